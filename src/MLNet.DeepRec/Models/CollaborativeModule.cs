@@ -1,0 +1,85 @@
+using MLNet.DeepRec.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Models;
+
+/// <summary>
+/// Contract of a collaborative-filtering network: a logit for each (user key, item key) pair. Embedding tables have
+/// one row per key plus row 0, ML.NET's "missing" key, which after training holds the mean of the trained rows so
+/// that unknown users and items get an "average" representation instead of an untrained random one.
+/// </summary>
+internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
+{
+    protected CollaborativeModule(string name, int userCount, int itemCount) : base(name)
+    {
+        UserCount = userCount;
+        ItemCount = itemCount;
+    }
+
+    /// <summary>Number of user keys (embedding rows are UserCount + 1).</summary>
+    public int UserCount { get; }
+
+    /// <summary>Number of item keys (embedding rows are ItemCount + 1).</summary>
+    public int ItemCount { get; }
+
+    /// <summary>Logits for pairs: <paramref name="users"/> and <paramref name="items"/> are int64 [n]; returns [n].</summary>
+    public abstract override Tensor forward(Tensor users, Tensor items);
+
+    /// <summary>Logits of every item 1..ItemCount for each user: int64 [b] → [b, ItemCount].</summary>
+    public virtual Tensor ScoreAllItems(Tensor users)
+    {
+        long b = users.shape[0];
+        using var allItems = arange(1, ItemCount + 1, dtype: int64, device: users.device);
+        var u = users.repeat_interleave(ItemCount);
+        var i = allItems.repeat(b);
+        return forward(u, i).view(b, ItemCount);
+    }
+
+    /// <summary>
+    /// Sets row 0 (the unknown key) of every embedding table to the mean of the trained rows: the documented fallback
+    /// for users and items unseen in training.
+    /// </summary>
+    public void SetUnknownRowsToMean()
+    {
+        using var _ = no_grad();
+        foreach (var (_, m) in named_modules())
+        {
+            if (m is Embedding e)
+            {
+                var w = e.weight!;
+                w[0].copy_(w.narrow(0, 1, w.shape[0] - 1).mean(new long[] { 0 }));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes this network into <paramref name="graph"/>: <paramref name="users"/> and <paramref name="items"/> name int64
+    /// [N] tensors of keys already clamped to the known range; returns the name of the float [N] logits.
+    /// </summary>
+    public abstract string ExportOnnx(OnnxGraphBuilder graph, string users, string items);
+
+    /// <summary>Adds a tensor's values as an initializer (copied to the CPU).</summary>
+    protected static string Weights(OnnxGraphBuilder graph, string name, Tensor t)
+    {
+        using var c = t.detach().to(float32).cpu().contiguous();
+        return graph.AddInitializer(name, c.data<float>().ToArray(), c.shape);
+    }
+
+    /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer.</summary>
+    protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x)
+    {
+        using var wt = layer.weight!.t();
+        string y = graph.MatMul(x, Weights(graph, prefix + ".weight_t", wt));
+        return layer.bias is null ? y : graph.Add(y, Weights(graph, prefix + ".bias", layer.bias));
+    }
+
+    /// <summary>An embedding table with one extra row for key 0, initialised N(0, std²) as in the NCF paper.</summary>
+    protected static Embedding KeyEmbedding(int keyCount, int dimension, double std = 0.01)
+    {
+        var e = nn.Embedding(keyCount + 1, dimension);
+        using (no_grad()) nn.init.normal_(e.weight!, 0, std);
+        return e;
+    }
+}

@@ -1,0 +1,38 @@
+using MLNet.DeepRec.Onnx;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Models;
+
+/// <summary>
+/// Generalized Matrix Factorization (He et al. 2017, NCF §3.2): logit = hᵀ(p_u ⊙ q_i) + b.
+/// </summary>
+internal sealed class GmfModule : CollaborativeModule
+{
+    public GmfModule(int userCount, int itemCount, int factors) : base("GMF", userCount, itemCount)
+    {
+        Factors = factors;
+        UserEmbedding = KeyEmbedding(userCount, factors);
+        ItemEmbedding = KeyEmbedding(itemCount, factors);
+        Output = nn.Linear(factors, 1);
+        RegisterComponents();
+    }
+
+    public int Factors { get; }
+    public Embedding UserEmbedding { get; }
+    public Embedding ItemEmbedding { get; }
+    public Linear Output { get; }
+
+    /// <summary>The element-wise product p_u ⊙ q_i, NeuMF's GMF branch.</summary>
+    public Tensor Interaction(Tensor users, Tensor items) => UserEmbedding.call(users) * ItemEmbedding.call(items);
+
+    public override Tensor forward(Tensor users, Tensor items) => Output.call(Interaction(users, items)).squeeze(-1);
+
+    /// <summary>ONNX of <see cref="Interaction"/>: [N, Factors].</summary>
+    public string InteractionOnnx(OnnxGraphBuilder g, string users, string items, string prefix) =>
+        g.Mul(g.Gather(Weights(g, prefix + "user_embedding", UserEmbedding.weight!), users),
+              g.Gather(Weights(g, prefix + "item_embedding", ItemEmbedding.weight!), items));
+
+    public override string ExportOnnx(OnnxGraphBuilder g, string users, string items) =>
+        g.Reshape(LinearOnnx(g, "gmf.output", Output, InteractionOnnx(g, users, items, "gmf.")), new long[] { -1 });
+}

@@ -1,0 +1,54 @@
+using MLNet.DeepRec.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Models;
+
+/// <summary>
+/// Neural Matrix Factorization (He et al. 2017, §3.4): a GMF branch and an MLP branch with separate embeddings, fused
+/// by one output layer: logit = hᵀ[p_u ⊙ q_i ; MLP([p'_u; q'_i])].
+/// </summary>
+internal sealed class NeuMFModule : CollaborativeModule
+{
+    public NeuMFModule(int userCount, int itemCount, int factors, IReadOnlyList<int> mlpLayers) : base("NeuMF", userCount, itemCount)
+    {
+        Gmf = new GmfModule(userCount, itemCount, factors);
+        Mlp = new MlpModule(userCount, itemCount, mlpLayers);
+        Output = nn.Linear(factors + mlpLayers[^1], 1);
+        RegisterComponents();
+    }
+
+    public GmfModule Gmf { get; }
+    public MlpModule Mlp { get; }
+    public Linear Output { get; }
+
+    public override Tensor forward(Tensor users, Tensor items) =>
+        Output.call(cat(new[] { Gmf.Interaction(users, items), Mlp.Hidden(users, items) }, 1)).squeeze(-1);
+
+    public override string ExportOnnx(OnnxGraphBuilder g, string users, string items)
+    {
+        string fused = g.Concat(1, Gmf.InteractionOnnx(g, users, items, "neumf.gmf."), Mlp.HiddenOnnx(g, users, items, "neumf.mlp."));
+        return g.Reshape(LinearOnnx(g, "neumf.output", Output, fused), new long[] { -1 });
+    }
+
+    /// <summary>
+    /// NCF §3.4.1 pre-training: copy the embeddings and tower of trained GMF and MLP models and build the output layer
+    /// as [α·h_GMF ; (1−α)·h_MLP], with bias α·b_GMF + (1−α)·b_MLP.
+    /// </summary>
+    public void InitializeFrom(GmfModule gmf, MlpModule mlp, double alpha)
+    {
+        using var _ = no_grad();
+        Gmf.UserEmbedding.weight!.copy_(gmf.UserEmbedding.weight!);
+        Gmf.ItemEmbedding.weight!.copy_(gmf.ItemEmbedding.weight!);
+        Mlp.UserEmbedding.weight!.copy_(mlp.UserEmbedding.weight!);
+        Mlp.ItemEmbedding.weight!.copy_(mlp.ItemEmbedding.weight!);
+        foreach (var (target, source) in Mlp.TowerLinears().Zip(mlp.TowerLinears()))
+        {
+            target.weight!.copy_(source.weight!);
+            target.bias!.copy_(source.bias!);
+        }
+        Output.weight!.copy_(cat(new[] { gmf.Output.weight! * alpha, mlp.Output.weight! * (1 - alpha) }, 1));
+        Output.bias!.copy_(gmf.Output.bias! * alpha + mlp.Output.bias! * (1 - alpha));
+    }
+}

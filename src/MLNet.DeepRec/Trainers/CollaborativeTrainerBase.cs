@@ -1,0 +1,187 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Evaluation;
+using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Trainers;
+
+/// <summary>Options shared by the collaborative trainers (GMF, MLP, NeuMF, dot-product MF).</summary>
+public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
+{
+    /// <summary>Key-typed user column (from <c>MapValueToKey</c>). Default "UserId".</summary>
+    public string UserIdColumnName = "UserId";
+
+    /// <summary>Key-typed item column (from <c>MapValueToKey</c>). Default "ItemId".</summary>
+    public string ItemIdColumnName = "ItemId";
+
+    /// <summary>
+    /// Optional label column. Null (default): implicit feedback, every row is an observed interaction. Otherwise a
+    /// numeric column: with <see cref="RatingThreshold"/> rows with label ≥ threshold are positives; without it labels
+    /// must be 0 or 1. Rows that are not positives are never used as positives, and never drawn as sampled negatives.
+    /// </summary>
+    public string? LabelColumnName;
+
+    /// <summary>Ratings at or above this value count as positive interactions (e.g. 4 on a 1–5 scale). Default null.</summary>
+    public float? RatingThreshold;
+
+    /// <summary>Loss. Default <see cref="CollaborativeLoss.BinaryCrossEntropy"/>.</summary>
+    public CollaborativeLoss Loss = CollaborativeLoss.BinaryCrossEntropy;
+
+    /// <summary>Sampled negatives per observed interaction, redrawn every epoch. Default 4 (the NCF paper's best).</summary>
+    public int NegativesPerPositive = 4;
+
+    /// <summary>How training negatives are drawn. Default <see cref="NegativeSampling.Uniform"/>.</summary>
+    public NegativeSampling NegativeSampling = NegativeSampling.Uniform;
+
+    /// <summary>K of the validation metric NDCG@K used for early stopping. Default 10.</summary>
+    public int ValidationK = 10;
+
+    /// <summary>Sampled negatives per validation interaction (sampled protocol). Default 99.</summary>
+    public int ValidationNegatives = 99;
+
+    internal override void Validate()
+    {
+        base.Validate();
+        if (string.IsNullOrWhiteSpace(UserIdColumnName)) throw new ArgumentException("UserIdColumnName must be set.", nameof(UserIdColumnName));
+        if (string.IsNullOrWhiteSpace(ItemIdColumnName)) throw new ArgumentException("ItemIdColumnName must be set.", nameof(ItemIdColumnName));
+        if (NegativesPerPositive <= 0) throw new ArgumentOutOfRangeException(nameof(NegativesPerPositive), NegativesPerPositive, "NegativesPerPositive must be positive.");
+        if (ValidationK <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationK), ValidationK, "ValidationK must be positive.");
+        if (ValidationNegatives <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationNegatives), ValidationNegatives, "ValidationNegatives must be positive.");
+        if (RatingThreshold is float t && (float.IsNaN(t) || float.IsInfinity(t))) throw new ArgumentOutOfRangeException(nameof(RatingThreshold), t, "RatingThreshold must be finite.");
+        if (RatingThreshold != null && LabelColumnName == null) throw new ArgumentException("RatingThreshold needs LabelColumnName.", nameof(RatingThreshold));
+        if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
+        if (!Enum.IsDefined(NegativeSampling)) throw new ArgumentOutOfRangeException(nameof(NegativeSampling), NegativeSampling, "Unknown negative sampling.");
+    }
+}
+
+/// <summary>
+/// The shared estimator of the collaborative models: reads key-typed user/item columns once, trains the model's module
+/// with the shared <see cref="TrainingCore"/>, and returns a <see cref="CollaborativeFilteringTransformer"/>.
+/// A model only supplies its module.
+/// </summary>
+/// <typeparam name="TOptions">The model's options.</typeparam>
+public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<CollaborativeFilteringTransformer>
+    where TOptions : CollaborativeTrainerOptions
+{
+    private protected CollaborativeTrainerBase(MLContext mlContext, TOptions options, string name)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Context = mlContext;
+        Options = options;
+        Name = name;
+    }
+
+    private protected MLContext Context { get; }
+
+    /// <summary>The options this trainer was created with.</summary>
+    public TOptions Options { get; }
+
+    /// <summary>Model name used in logs and exported metadata (e.g. "NeuMF").</summary>
+    public string Name { get; }
+
+    /// <summary>Builds a fresh, initialised module for the given key cardinalities.</summary>
+    private protected abstract CollaborativeModule CreateModule(int userCount, int itemCount);
+
+    /// <summary>Trains on <paramref name="input"/> (no validation data, all epochs run).</summary>
+    public CollaborativeFilteringTransformer Fit(IDataView input) => Fit(input, null);
+
+    /// <summary>
+    /// Trains on <paramref name="trainData"/>; when <paramref name="validationData"/> is given (same key-typed columns,
+    /// e.g. the leave-one-out validation split), NDCG@<c>ValidationK</c> under the sampled protocol is computed after each
+    /// epoch, drives early stopping, and the best epoch's weights are kept.
+    /// </summary>
+    public CollaborativeFilteringTransformer Fit(IDataView trainData, IDataView? validationData)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var host = ((IHostEnvironment)Context).Register(Name);
+        var o = Options;
+        var train = KeyedInteractions.FromDataView(trainData, o.UserIdColumnName, o.ItemIdColumnName, o.LabelColumnName);
+        var (users, items) = SelectPositives(train, o);
+        if (users.Length == 0)
+            throw new InvalidOperationException($"The training data has no usable positive interactions (rows: {train.Count}). Check the '{o.UserIdColumnName}'/'{o.ItemIdColumnName}' columns{(o.LabelColumnName != null ? $" and label column '{o.LabelColumnName}'" : "")}.");
+
+        using var ch = host.Start("Setup");
+        var device = DeviceSelector.Select(Context, ch);
+        random.manual_seed(o.Seed);
+        var module = CreateModule(train.UserCount, train.ItemCount);
+        module.to(device);
+
+        var seen = new UserItemSet(train.Users, train.Items, train.UserCount, train.ItemCount);
+        ValidationMetric? validation = null;
+        if (validationData != null)
+        {
+            var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
+            CheckSameKeys(train, valid, "validation");
+            var scorer = new CollaborativeScorer(module, device);
+            var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed };
+            validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegatives} negatives)",
+                () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
+        }
+
+        TrainingReport report;
+        using (var sampler = new TorchNegativeSampler(train.Users, train.Items, train.UserCount, train.ItemCount, o.NegativeSampling, device))
+        using (var u = tensor(users, dtype: int64, device: device))
+        using (var i = tensor(items, dtype: int64, device: device))
+        {
+            var source = new CollaborativeBatchSource(u, i, sampler, o.NegativesPerPositive, o.Loss);
+            report = TrainingCore.Train(host, new CollaborativeObjective(module, o.Loss), source, o, device, validation);
+        }
+        module.SetUnknownRowsToMean();
+        var vocabulary = new KeyVocabulary(
+            KeyVocabulary.Read(trainData.Schema[o.UserIdColumnName]),
+            KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]));
+        return new CollaborativeFilteringTransformer(Context, Name, module, device, o.UserIdColumnName, o.ItemIdColumnName, seen, vocabulary, report);
+    }
+
+    /// <summary>Adds <c>Score</c> and <c>Probability</c> (Single) after checking the key-typed input columns.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        var columns = inputSchema.ToDictionary(c => c.Name);
+        CheckKeyColumn(inputSchema, Options.UserIdColumnName, "user");
+        CheckKeyColumn(inputSchema, Options.ItemIdColumnName, "item");
+        return CollaborativeFilteringTransformer.AppendOutputColumns(inputSchema);
+    }
+
+    private static void CheckKeyColumn(SchemaShape schema, string name, string role)
+    {
+        if (!schema.TryFindColumn(name, out var col))
+            throw new ArgumentException($"The {role} column '{name}' was not found in the input schema.");
+        if (!col.IsKey || col.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentException($"The {role} column '{name}' must be a scalar key-typed column (use mlContext.Transforms.Conversion.MapValueToKey), but it is {col.ItemType}{(col.Kind != SchemaShape.Column.VectorKind.Scalar ? " vector" : "")}.");
+    }
+
+    private static (long[] users, long[] items) SelectPositives(KeyedInteractions data, CollaborativeTrainerOptions o)
+    {
+        var users = new List<long>(data.Count);
+        var items = new List<long>(data.Count);
+        for (int n = 0; n < data.Count; n++)
+        {
+            if (data.Users[n] == 0 || data.Items[n] == 0) continue; // missing key: nothing to learn from
+            if (data.Labels != null)
+            {
+                float label = data.Labels[n];
+                bool positive;
+                if (o.RatingThreshold is float threshold) positive = label >= threshold;
+                else if (label == 0f || label == 1f) positive = label == 1f;
+                else throw new ArgumentOutOfRangeException(o.LabelColumnName, label,
+                    $"Label column '{o.LabelColumnName}' has value {label} at row {n}; without RatingThreshold labels must be 0 or 1. Set RatingThreshold to treat ratings as implicit feedback.");
+                if (!positive) continue;
+            }
+            users.Add(data.Users[n]);
+            items.Add(data.Items[n]);
+        }
+        return (users.ToArray(), items.ToArray());
+    }
+
+    private static void CheckSameKeys(KeyedInteractions train, KeyedInteractions other, string what)
+    {
+        if (other.UserCount != train.UserCount || other.ItemCount != train.ItemCount)
+            throw new ArgumentException($"The {what} data's key types ({other.UserCount} users, {other.ItemCount} items) differ from the training data's ({train.UserCount}, {train.ItemCount}); transform both with the same fitted MapValueToKey.");
+    }
+}

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Training;
+
+/// <summary>The training data of one epoch, already on the training device; batches are cheap views of it.</summary>
+/// <typeparam name="TBatch">The model's batch type.</typeparam>
+internal interface IEpochData<out TBatch>
+{
+    /// <summary>Number of training samples in this epoch.</summary>
+    long SampleCount { get; }
+
+    /// <summary>The samples [start, start + count) of this epoch as a batch.</summary>
+    TBatch Slice(long start, long count);
+}
+
+/// <summary>Supplies shuffled (and, where the model needs it, freshly negative-sampled) training data per epoch.</summary>
+/// <typeparam name="TBatch">The model's batch type.</typeparam>
+internal interface IBatchSource<out TBatch>
+{
+    /// <summary>Builds epoch <paramref name="epoch"/>'s data. Tensors it creates belong to the caller's dispose scope.</summary>
+    IEpochData<TBatch> PrepareEpoch(int epoch, Generator generator);
+}
+
+/// <summary>What a model contributes to training: a loss for a batch (RecBole's calculate_loss).</summary>
+/// <typeparam name="TBatch">The model's batch type.</typeparam>
+internal interface ITrainingObjective<in TBatch>
+{
+    /// <summary>The module whose parameters are optimised.</summary>
+    nn.Module Module { get; }
+
+    /// <summary>Mean loss over the batch, as a scalar tensor attached to the autograd graph.</summary>
+    Tensor ComputeLoss(TBatch batch);
+}
+
+/// <summary>A validation metric evaluated after each epoch (higher is better), e.g. NDCG@10 on held-out interactions.</summary>
+internal sealed class ValidationMetric
+{
+    public ValidationMetric(string name, Func<double> evaluate) { Name = name; Evaluate = evaluate; }
+    public string Name { get; }
+    public Func<double> Evaluate { get; }
+}
+
+/// <summary>
+/// The one training loop of the library: optimizer, epochs, shuffling, early stopping with best-weight restore,
+/// seeding, logging through ML.NET's channels, progress and cancellation. Models only supply an
+/// <see cref="ITrainingObjective{TBatch}"/> and an <see cref="IBatchSource{TBatch}"/>.
+/// </summary>
+internal static class TrainingCore
+{
+    public static TrainingReport Train<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
+        DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation)
+    {
+        if (options.NumberOfThreads > 0) torch.set_num_threads(options.NumberOfThreads);
+        var module = objective.Module;
+        using var optimizer = CreateOptimizer(module, options);
+        using var generator = new Generator((ulong)options.Seed, device.type == DeviceType.CUDA ? device : null);
+        using var ch = host.Start("Training");
+        using var progress = host.StartProgressChannel("Training");
+
+        var epochs = new List<EpochReport>();
+        int currentEpoch = 0;
+        double currentLoss = double.NaN;
+        progress.SetHeader(new ProgressHeader(new[] { "Loss" }, new[] { "Epoch" }), e =>
+        {
+            e.SetProgress(0, currentEpoch, options.NumberOfEpochs);
+            e.SetMetric(0, currentLoss);
+        });
+
+        Dictionary<string, Tensor>? best = null;
+        double bestMetric = double.NegativeInfinity;
+        int bestEpoch = 0, epochsWithoutImprovement = 0;
+        var total = Stopwatch.StartNew();
+        try
+        {
+            for (int epoch = 1; epoch <= options.NumberOfEpochs; epoch++)
+            {
+                options.CancellationToken.ThrowIfCancellationRequested();
+                currentEpoch = epoch;
+                var watch = Stopwatch.StartNew();
+                module.train();
+                long samples;
+                double meanLoss;
+                using (var epochScope = NewDisposeScope())
+                {
+                    var data = source.PrepareEpoch(epoch, generator);
+                    samples = data.SampleCount;
+                    if (samples == 0) throw new InvalidOperationException("The training data produced no samples for an epoch.");
+                    using var lossSum = zeros(1, dtype: float64, device: device);
+                    for (long start = 0; start < samples; start += options.BatchSize)
+                    {
+                        options.CancellationToken.ThrowIfCancellationRequested();
+                        using var stepScope = NewDisposeScope();
+                        long count = Math.Min(options.BatchSize, samples - start);
+                        var loss = objective.ComputeLoss(data.Slice(start, count));
+                        optimizer.zero_grad();
+                        loss.backward();
+                        optimizer.step();
+                        // Accumulated on the device: no host synchronisation per step.
+                        using (no_grad()) lossSum.add_(loss.detach().to(float64) * count);
+                    }
+                    meanLoss = lossSum.item<double>() / samples;
+                }
+                if (double.IsNaN(meanLoss) || double.IsInfinity(meanLoss))
+                    throw new InvalidOperationException($"Training diverged at epoch {epoch} (loss = {meanLoss}). Lower the LearningRate or raise L2Regularization.");
+                double trainSeconds = watch.Elapsed.TotalSeconds;
+                currentLoss = meanLoss;
+
+                double? metric = null;
+                bool improved = false;
+                if (validation != null)
+                {
+                    module.eval();
+                    using (no_grad()) metric = validation.Evaluate();
+                    if (metric > bestMetric)
+                    {
+                        improved = true;
+                        bestMetric = metric.Value;
+                        bestEpoch = epoch;
+                        epochsWithoutImprovement = 0;
+                        ReplaceSnapshot(ref best, module);
+                    }
+                    else epochsWithoutImprovement++;
+                }
+
+                var report = new EpochReport(epoch, meanLoss, metric, trainSeconds, watch.Elapsed.TotalSeconds, samples / trainSeconds);
+                epochs.Add(report);
+                string metricText = metric == null ? "" : $", validation {validation!.Name} = {metric:F4}{(improved ? " (best)" : "")}";
+                ch.Info(MessageSensitivity.None, "{0}", $"Epoch {epoch}/{options.NumberOfEpochs}: loss = {meanLoss:F5}{metricText}, {trainSeconds:F2} s, {report.SamplesPerSecond:N0} samples/s");
+                progress.Checkpoint(meanLoss, epoch);
+
+                if (validation != null && options.EarlyStoppingPatience > 0 && epochsWithoutImprovement >= options.EarlyStoppingPatience)
+                {
+                    ch.Info(MessageSensitivity.None, "{0}", $"Early stopping after epoch {epoch}: {validation.Name} has not improved for {options.EarlyStoppingPatience} epochs (best {bestMetric:F4} at epoch {bestEpoch}).");
+                    break;
+                }
+            }
+
+            if (best != null && bestEpoch != epochs.Count)
+            {
+                RestoreSnapshot(best, module);
+                ch.Info(MessageSensitivity.None, "{0}", $"Restored the weights of epoch {bestEpoch} ({validation!.Name} = {bestMetric:F4}).");
+            }
+        }
+        finally
+        {
+            if (best != null) foreach (var t in best.Values) t.Dispose();
+            module.eval();
+        }
+        return new TrainingReport(epochs, validation?.Name, bestEpoch == 0 ? null : bestEpoch, total.Elapsed.TotalSeconds);
+    }
+
+    private static optim.Optimizer CreateOptimizer(nn.Module module, DeepRecTrainerOptionsBase o) => o.Optimizer switch
+    {
+        DeepRecOptimizer.Adam => optim.Adam(module.parameters(), lr: o.LearningRate, weight_decay: o.L2Regularization),
+        DeepRecOptimizer.Adagrad => optim.Adagrad(module.parameters(), lr: o.LearningRate, weight_decay: o.L2Regularization),
+        DeepRecOptimizer.Sgd => optim.SGD(module.parameters(), o.LearningRate, weight_decay: o.L2Regularization),
+        _ => throw new ArgumentOutOfRangeException(nameof(o.Optimizer), o.Optimizer, "Unknown optimizer."),
+    };
+
+    private static void ReplaceSnapshot(ref Dictionary<string, Tensor>? snapshot, nn.Module module)
+    {
+        if (snapshot != null) foreach (var t in snapshot.Values) t.Dispose();
+        snapshot = new Dictionary<string, Tensor>();
+        foreach (var (name, tensor) in module.state_dict())
+            snapshot[name] = tensor.detach().clone().MoveToOuterDisposeScope();
+    }
+
+    private static void RestoreSnapshot(Dictionary<string, Tensor> snapshot, nn.Module module)
+    {
+        using var _ = no_grad();
+        foreach (var (name, tensor) in module.state_dict())
+            tensor.copy_(snapshot[name]);
+    }
+}
+
+/// <summary>What happened in one training epoch.</summary>
+/// <param name="Epoch">1-based epoch number.</param>
+/// <param name="Loss">Mean training loss over the epoch's samples.</param>
+/// <param name="ValidationMetric">Validation metric after the epoch, when validation data was given.</param>
+/// <param name="TrainSeconds">Seconds spent in training steps (data preparation included, validation excluded).</param>
+/// <param name="TotalSeconds">Seconds for the whole epoch including validation.</param>
+/// <param name="SamplesPerSecond">Training samples per second over <paramref name="TrainSeconds"/>.</param>
+public sealed record EpochReport(int Epoch, double Loss, double? ValidationMetric, double TrainSeconds, double TotalSeconds, double SamplesPerSecond);
+
+/// <summary>The history of a training run.</summary>
+/// <param name="Epochs">One entry per completed epoch.</param>
+/// <param name="ValidationMetricName">Name of the validation metric, or null without validation data.</param>
+/// <param name="BestEpoch">Epoch whose weights the model holds (best validation metric), or null without validation data.</param>
+/// <param name="TotalSeconds">Wall-clock seconds of the whole run.</param>
+public sealed record TrainingReport(IReadOnlyList<EpochReport> Epochs, string? ValidationMetricName, int? BestEpoch, double TotalSeconds);
