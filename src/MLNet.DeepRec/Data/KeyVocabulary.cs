@@ -57,7 +57,7 @@ public sealed class KeyVocabulary
     /// <summary>Reads a key column's KeyValues annotation as strings, or null when it has none.</summary>
     public static IReadOnlyList<string>? Read(DataViewSchema.Column column)
     {
-        var annotation = column.Annotations.Schema.GetColumnOrNull(AnnotationUtils.Kinds.KeyValues);
+        var annotation = column.Annotations.Schema.GetColumnOrNull("KeyValues");
         if (annotation == null || annotation.Value.Type is not VectorDataViewType vector) return null;
         var raw = vector.ItemType.RawType;
         if (raw == typeof(ReadOnlyMemory<char>)) return ReadAs<ReadOnlyMemory<char>>(column, v => v.ToString());

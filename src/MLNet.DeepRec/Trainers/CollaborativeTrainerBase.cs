@@ -5,6 +5,7 @@ using MLNet.DeepRec.Data;
 using MLNet.DeepRec.Evaluation;
 using MLNet.DeepRec.Models;
 using MLNet.DeepRec.Training;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace MLNet.DeepRec.Trainers;
@@ -73,14 +74,14 @@ public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<Collaborat
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         Context = mlContext;
-        Options = options;
+        TrainerOptions = options;
         Name = name;
     }
 
     private protected MLContext Context { get; }
 
     /// <summary>The options this trainer was created with.</summary>
-    public TOptions Options { get; }
+    private protected TOptions TrainerOptions { get; }
 
     /// <summary>Model name used in logs and exported metadata (e.g. "NeuMF").</summary>
     public string Name { get; }
@@ -100,7 +101,7 @@ public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<Collaborat
     {
         ArgumentNullException.ThrowIfNull(trainData);
         var host = ((IHostEnvironment)Context).Register(Name);
-        var o = Options;
+        var o = TrainerOptions;
         var train = KeyedInteractions.FromDataView(trainData, o.UserIdColumnName, o.ItemIdColumnName, o.LabelColumnName);
         var (users, items) = SelectPositives(train, o);
         if (users.Length == 0)
@@ -142,16 +143,17 @@ public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<Collaborat
     /// <summary>Adds <c>Score</c> and <c>Probability</c> (Single) after checking the key-typed input columns.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        var columns = inputSchema.ToDictionary(c => c.Name);
-        CheckKeyColumn(inputSchema, Options.UserIdColumnName, "user");
-        CheckKeyColumn(inputSchema, Options.ItemIdColumnName, "item");
-        return CollaborativeFilteringTransformer.AppendOutputColumns(inputSchema);
+        CheckKeyColumn(inputSchema, TrainerOptions.UserIdColumnName, "user");
+        CheckKeyColumn(inputSchema, TrainerOptions.ItemIdColumnName, "item");
+        return CollaborativeFilteringTransformer.AppendOutputColumns(Context, inputSchema);
     }
 
     private static void CheckKeyColumn(SchemaShape schema, string name, string role)
     {
-        if (!schema.TryFindColumn(name, out var col))
+        var found = schema.Where(c => c.Name == name).ToArray();
+        if (found.Length == 0)
             throw new ArgumentException($"The {role} column '{name}' was not found in the input schema.");
+        var col = found[^1];
         if (!col.IsKey || col.Kind != SchemaShape.Column.VectorKind.Scalar)
             throw new ArgumentException($"The {role} column '{name}' must be a scalar key-typed column (use mlContext.Transforms.Conversion.MapValueToKey), but it is {col.ItemType}{(col.Kind != SchemaShape.Column.VectorKind.Scalar ? " vector" : "")}.");
     }

@@ -1,0 +1,56 @@
+using MLNet.DeepRec.Trainers;
+
+namespace MLNet.DeepRec;
+
+public sealed partial class DeepRecTrainers
+{
+    /// <summary>Neural Matrix Factorization with standard column names (key-typed "UserId"/"ItemId").</summary>
+    /// <param name="userIdColumnName">Key-typed user column.</param>
+    /// <param name="itemIdColumnName">Key-typed item column.</param>
+    /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
+    /// <param name="factors">GMF latent factors.</param>
+    /// <param name="numberOfEpochs">Training epochs.</param>
+    public NeuMFTrainer NeuMF(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
+        int factors = 8, int numberOfEpochs = 20) =>
+        NeuMF(new NeuMFTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfEpochs = numberOfEpochs });
+
+    /// <summary>Neural Matrix Factorization with full options.</summary>
+    public NeuMFTrainer NeuMF(NeuMFTrainer.Options options) => new(Context, options);
+
+    /// <summary>Generalized Matrix Factorization with standard column names.</summary>
+    /// <param name="userIdColumnName">Key-typed user column.</param>
+    /// <param name="itemIdColumnName">Key-typed item column.</param>
+    /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
+    /// <param name="factors">Latent factors.</param>
+    /// <param name="numberOfEpochs">Training epochs.</param>
+    public GmfTrainer Gmf(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
+        int factors = 8, int numberOfEpochs = 20) =>
+        Gmf(new GmfTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfEpochs = numberOfEpochs });
+
+    /// <summary>Generalized Matrix Factorization with full options.</summary>
+    public GmfTrainer Gmf(GmfTrainer.Options options) => new(Context, options);
+
+    /// <summary>NCF's MLP model with standard column names.</summary>
+    /// <param name="userIdColumnName">Key-typed user column.</param>
+    /// <param name="itemIdColumnName">Key-typed item column.</param>
+    /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
+    /// <param name="numberOfEpochs">Training epochs.</param>
+    public MlpTrainer Mlp(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null, int numberOfEpochs = 20) =>
+        Mlp(new MlpTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, NumberOfEpochs = numberOfEpochs });
+
+    /// <summary>NCF's MLP model with full options.</summary>
+    public MlpTrainer Mlp(MlpTrainer.Options options) => new(Context, options);
+
+    /// <summary>Dot-product matrix factorization (BCE or BPR) with standard column names.</summary>
+    /// <param name="userIdColumnName">Key-typed user column.</param>
+    /// <param name="itemIdColumnName">Key-typed item column.</param>
+    /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
+    /// <param name="factors">Latent factors.</param>
+    /// <param name="numberOfEpochs">Training epochs.</param>
+    public MatrixFactorizationTrainer MatrixFactorization(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
+        int factors = 32, int numberOfEpochs = 20) =>
+        MatrixFactorization(new MatrixFactorizationTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfEpochs = numberOfEpochs });
+
+    /// <summary>Dot-product matrix factorization with full options.</summary>
+    public MatrixFactorizationTrainer MatrixFactorization(MatrixFactorizationTrainer.Options options) => new(Context, options);
+}

@@ -1,0 +1,26 @@
+using Microsoft.ML;
+using MLNet.DeepRec.Models;
+
+namespace MLNet.DeepRec.Trainers;
+
+/// <summary>Generalized Matrix Factorization (NCF's GMF) trained on implicit feedback.</summary>
+public sealed class GmfTrainer : CollaborativeTrainerBase<GmfTrainer.Options>
+{
+    /// <summary>GMF options.</summary>
+    public sealed class Options : CollaborativeTrainerOptions
+    {
+        /// <summary>Latent factors (predictive factors in the paper). Default 8.</summary>
+        public int Factors = 8;
+
+        internal override void Validate()
+        {
+            base.Validate();
+            if (Factors <= 0) throw new ArgumentOutOfRangeException(nameof(Factors), Factors, "Factors must be positive.");
+        }
+    }
+
+    internal GmfTrainer(MLContext mlContext, Options options) : base(mlContext, options, "GMF") { }
+
+    private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
+        new GmfModule(userCount, itemCount, TrainerOptions.Factors);
+}

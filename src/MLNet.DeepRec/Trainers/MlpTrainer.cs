@@ -1,0 +1,36 @@
+using Microsoft.ML;
+using MLNet.DeepRec.Models;
+
+namespace MLNet.DeepRec.Trainers;
+
+/// <summary>NCF's Multi-Layer Perceptron model trained on implicit feedback.</summary>
+public sealed class MlpTrainer : CollaborativeTrainerBase<MlpTrainer.Options>
+{
+    /// <summary>MLP options.</summary>
+    public sealed class Options : CollaborativeTrainerOptions
+    {
+        /// <summary>
+        /// Widths of the tower, first to last. The first is the concatenated embedding width (user and item embeddings
+        /// are each half of it), so it must be even. Default {64, 32, 16, 8} (the paper's 3-layer tower, 8 predictive factors).
+        /// </summary>
+        public int[] Layers = { 64, 32, 16, 8 };
+
+        internal override void Validate()
+        {
+            base.Validate();
+            ValidateLayers(Layers, nameof(Layers));
+        }
+
+        internal static void ValidateLayers(int[]? layers, string name)
+        {
+            if (layers == null || layers.Length < 1) throw new ArgumentException("At least one layer width is needed.", name);
+            if (layers.Any(w => w <= 0)) throw new ArgumentOutOfRangeException(name, string.Join(",", layers), "Layer widths must be positive.");
+            if (layers[0] % 2 != 0) throw new ArgumentOutOfRangeException(name, layers[0], "The first layer width must be even (user and item embeddings each take half).");
+        }
+    }
+
+    internal MlpTrainer(MLContext mlContext, Options options) : base(mlContext, options, "MLP") { }
+
+    private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
+        new MlpModule(userCount, itemCount, TrainerOptions.Layers);
+}

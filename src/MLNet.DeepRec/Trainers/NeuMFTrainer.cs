@@ -1,0 +1,58 @@
+using Microsoft.ML;
+using MLNet.DeepRec.Models;
+
+namespace MLNet.DeepRec.Trainers;
+
+/// <summary>Neural Matrix Factorization (He et al. 2017), optionally initialised from trained GMF and MLP models.</summary>
+public sealed class NeuMFTrainer : CollaborativeTrainerBase<NeuMFTrainer.Options>
+{
+    /// <summary>NeuMF options.</summary>
+    public sealed class Options : CollaborativeTrainerOptions
+    {
+        /// <summary>Latent factors of the GMF branch. Default 8.</summary>
+        public int Factors = 8;
+
+        /// <summary>Widths of the MLP branch's tower (first = concatenated embedding width, even). Default {64, 32, 16, 8}.</summary>
+        public int[] MlpLayers = { 64, 32, 16, 8 };
+
+        /// <summary>
+        /// A trained GMF model to initialise the GMF branch from (NCF §3.4.1 pre-training). Must be given together with
+        /// <see cref="PretrainedMlp"/>, trained on the same key types with the same <see cref="Factors"/>. Default null.
+        /// </summary>
+        public CollaborativeFilteringTransformer? PretrainedGmf;
+
+        /// <summary>A trained MLP model to initialise the MLP branch from (same <see cref="MlpLayers"/>). Default null.</summary>
+        public CollaborativeFilteringTransformer? PretrainedMlp;
+
+        /// <summary>Weight of the GMF branch in the pre-trained output layer (the paper's α). Default 0.5.</summary>
+        public double PretrainAlpha = 0.5;
+
+        internal override void Validate()
+        {
+            base.Validate();
+            if (Factors <= 0) throw new ArgumentOutOfRangeException(nameof(Factors), Factors, "Factors must be positive.");
+            MlpTrainer.Options.ValidateLayers(MlpLayers, nameof(MlpLayers));
+            if ((PretrainedGmf == null) != (PretrainedMlp == null))
+                throw new ArgumentException("PretrainedGmf and PretrainedMlp must be given together.");
+            if (!(PretrainAlpha >= 0 && PretrainAlpha <= 1)) throw new ArgumentOutOfRangeException(nameof(PretrainAlpha), PretrainAlpha, "PretrainAlpha must be in [0, 1].");
+        }
+    }
+
+    internal NeuMFTrainer(MLContext mlContext, Options options) : base(mlContext, options, "NeuMF") { }
+
+    private protected override CollaborativeModule CreateModule(int userCount, int itemCount)
+    {
+        var module = new NeuMFModule(userCount, itemCount, TrainerOptions.Factors, TrainerOptions.MlpLayers);
+        if (TrainerOptions.PretrainedGmf != null && TrainerOptions.PretrainedMlp != null)
+        {
+            if (TrainerOptions.PretrainedGmf.Module is not GmfModule gmf || gmf.Factors != TrainerOptions.Factors)
+                throw new ArgumentException($"PretrainedGmf must be a GMF model with {TrainerOptions.Factors} factors.", nameof(TrainerOptions.PretrainedGmf));
+            if (TrainerOptions.PretrainedMlp.Module is not MlpModule mlp || !mlp.Layers.SequenceEqual(TrainerOptions.MlpLayers))
+                throw new ArgumentException($"PretrainedMlp must be an MLP model with layers {{{string.Join(", ", TrainerOptions.MlpLayers)}}}.", nameof(TrainerOptions.PretrainedMlp));
+            if (gmf.UserCount != userCount || gmf.ItemCount != itemCount || mlp.UserCount != userCount || mlp.ItemCount != itemCount)
+                throw new ArgumentException("The pre-trained models were trained on different user/item key types than this data.");
+            module.InitializeFrom(gmf, mlp, TrainerOptions.PretrainAlpha);
+        }
+        return module;
+    }
+}
