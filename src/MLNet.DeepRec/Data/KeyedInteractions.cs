@@ -134,7 +134,12 @@ internal static class NumericGetter
             case Type x when x == typeof(long): { var g = row.GetGetter<long>(column); return (ref double v) => { long a = 0; g(ref a); v = a; }; }
             case Type x when x == typeof(uint): { var g = row.GetGetter<uint>(column); return (ref double v) => { uint a = 0; g(ref a); v = a; }; }
             case Type x when x == typeof(bool): { var g = row.GetGetter<bool>(column); return (ref double v) => { bool a = false; g(ref a); v = a ? 1 : 0; }; }
-            default: throw new ArgumentException($"The {role} column '{column.Name}' must be numeric (Single, Double, Int32, Int64, UInt32 or Boolean), but it is {t}.");
+            case Type x when x == typeof(sbyte): { var g = row.GetGetter<sbyte>(column); return (ref double v) => { sbyte a = 0; g(ref a); v = a; }; }
+            case Type x when x == typeof(byte): { var g = row.GetGetter<byte>(column); return (ref double v) => { byte a = 0; g(ref a); v = a; }; }
+            case Type x when x == typeof(short): { var g = row.GetGetter<short>(column); return (ref double v) => { short a = 0; g(ref a); v = a; }; }
+            case Type x when x == typeof(ushort): { var g = row.GetGetter<ushort>(column); return (ref double v) => { ushort a = 0; g(ref a); v = a; }; }
+            case Type x when x == typeof(ulong): { var g = row.GetGetter<ulong>(column); return (ref double v) => { ulong a = 0; g(ref a); v = a; }; }
+            default: throw new ArgumentException($"The {role} column '{column.Name}' must be numeric (Single, Double, SByte, Byte, Int16, UInt16, Int32, UInt32, Int64, UInt64 or Boolean), but it is {t}.");
         }
     }
 }

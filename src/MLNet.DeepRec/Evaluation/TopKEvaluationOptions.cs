@@ -1,0 +1,53 @@
+namespace MLNet.DeepRec.Evaluation;
+
+/// <summary>How the held-out items of a user are ranked by <see cref="TopKEvaluator"/>.</summary>
+public enum RankingProtocol
+{
+    /// <summary>
+    /// Each (user, held-out target) is ranked among <see cref="TopKEvaluationOptions.NegativeCount"/> negatives sampled
+    /// uniformly (distinct, excluding the user's training items and the target), as in the NCF and SASRec papers.
+    /// Gives much higher numbers than <see cref="FullRanking"/>.
+    /// </summary>
+    Sampled,
+
+    /// <summary>
+    /// Each user's held-out items are ranked among all item keys 1..ItemCount except the items the user has seen in
+    /// training (a held-out item that also appears in training is still ranked).
+    /// </summary>
+    FullRanking,
+}
+
+/// <summary>Options of <see cref="TopKEvaluator"/> and <c>mlContext.DeepRec().Evaluation.EvaluateTopK</c>.</summary>
+public sealed class TopKEvaluationOptions
+{
+    /// <summary>Cut-off of the top-K list. Default 10.</summary>
+    public int K = 10;
+
+    /// <summary>Ranking protocol. Default <see cref="RankingProtocol.Sampled"/>.</summary>
+    public RankingProtocol Protocol = RankingProtocol.Sampled;
+
+    /// <summary>Number of sampled negatives per target under <see cref="RankingProtocol.Sampled"/>. Default 99 (the
+    /// NCF protocol; SASRec uses 100). Ignored under full ranking.</summary>
+    public int NegativeCount = 99;
+
+    /// <summary>Seed of the negative sampling. Default 0.</summary>
+    public int Seed;
+
+    /// <summary>Number of users (sampled: ranking cases) scored per call of the <see cref="IItemScorer"/>. Default 256.</summary>
+    public int UserBatchSize = 256;
+
+    /// <summary>Key-typed user column read by the catalog method (from <c>MapValueToKey</c>). Default "UserId".</summary>
+    public string UserColumn = "UserId";
+
+    /// <summary>Key-typed item column read by the catalog method (from <c>MapValueToKey</c>). Default "ItemId".</summary>
+    public string ItemColumn = "ItemId";
+
+    internal void Validate()
+    {
+        if (K <= 0) throw new ArgumentOutOfRangeException(nameof(K), K, "K must be positive.");
+        if (NegativeCount <= 0) throw new ArgumentOutOfRangeException(nameof(NegativeCount), NegativeCount, "NegativeCount must be positive.");
+        if (UserBatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(UserBatchSize), UserBatchSize, "UserBatchSize must be positive.");
+        if (Protocol is not (RankingProtocol.Sampled or RankingProtocol.FullRanking))
+            throw new ArgumentOutOfRangeException(nameof(Protocol), Protocol, "Unknown ranking protocol.");
+    }
+}
