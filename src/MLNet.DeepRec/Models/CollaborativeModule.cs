@@ -38,6 +38,12 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     }
 
     /// <summary>
+    /// Starts the output at the log-odds of the training labels' prior (1 positive per k negatives), so that early
+    /// training does not push hidden units towards the prior by switching them off.
+    /// </summary>
+    public abstract void InitializeOutputBias(double logit);
+
+    /// <summary>
     /// Sets row 0 (the unknown key) of every embedding table to the mean of the trained rows: the documented fallback
     /// for users and items unseen in training.
     /// </summary>

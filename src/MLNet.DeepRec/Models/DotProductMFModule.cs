@@ -13,20 +13,25 @@ internal sealed class DotProductMFModule : CollaborativeModule
     public DotProductMFModule(int userCount, int itemCount, int factors) : base("MF", userCount, itemCount)
     {
         Factors = factors;
-        UserEmbedding = KeyEmbedding(userCount, factors, 0.1);
-        ItemEmbedding = KeyEmbedding(itemCount, factors, 0.1);
-        UserBias = KeyEmbedding(userCount, 1, 0.0);
-        ItemBias = KeyEmbedding(itemCount, 1, 0.0);
-        GlobalBias = nn.Parameter(zeros(1));
+        user_embedding = KeyEmbedding(userCount, factors, 0.1);
+        item_embedding = KeyEmbedding(itemCount, factors, 0.1);
+        user_bias = KeyEmbedding(userCount, 1, 0.0);
+        item_bias = KeyEmbedding(itemCount, 1, 0.0);
+        global_bias = nn.Parameter(zeros(1));
         RegisterComponents();
     }
 
     public int Factors { get; }
-    public Embedding UserEmbedding { get; }
-    public Embedding ItemEmbedding { get; }
-    public Embedding UserBias { get; }
-    public Embedding ItemBias { get; }
-    public TorchSharp.Modules.Parameter GlobalBias { get; }
+    private readonly Embedding user_embedding;
+    public Embedding UserEmbedding => user_embedding;
+    private readonly Embedding item_embedding;
+    public Embedding ItemEmbedding => item_embedding;
+    private readonly Embedding user_bias;
+    public Embedding UserBias => user_bias;
+    private readonly Embedding item_bias;
+    public Embedding ItemBias => item_bias;
+    private readonly TorchSharp.Modules.Parameter global_bias;
+    public TorchSharp.Modules.Parameter GlobalBias => global_bias;
 
     public override Tensor forward(Tensor users, Tensor items) =>
         (UserEmbedding.call(users) * ItemEmbedding.call(items)).sum(1)
@@ -47,5 +52,10 @@ internal sealed class DotProductMFModule : CollaborativeModule
         var q = ItemEmbedding.weight!.narrow(0, 1, ItemCount);
         var bi = ItemBias.weight!.narrow(0, 1, ItemCount).squeeze(-1);
         return UserEmbedding.call(users).matmul(q.t()) + bi.unsqueeze(0) + UserBias.call(users) + GlobalBias;
+    }
+
+    public override void InitializeOutputBias(double logit)
+    {
+        using (no_grad()) global_bias.fill_(logit);
     }
 }

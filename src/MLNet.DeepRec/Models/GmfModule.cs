@@ -12,16 +12,19 @@ internal sealed class GmfModule : CollaborativeModule
     public GmfModule(int userCount, int itemCount, int factors) : base("GMF", userCount, itemCount)
     {
         Factors = factors;
-        UserEmbedding = KeyEmbedding(userCount, factors);
-        ItemEmbedding = KeyEmbedding(itemCount, factors);
-        Output = nn.Linear(factors, 1);
+        user_embedding = KeyEmbedding(userCount, factors);
+        item_embedding = KeyEmbedding(itemCount, factors);
+        output = nn.Linear(factors, 1);
         RegisterComponents();
     }
 
     public int Factors { get; }
-    public Embedding UserEmbedding { get; }
-    public Embedding ItemEmbedding { get; }
-    public Linear Output { get; }
+    private readonly Embedding user_embedding;
+    public Embedding UserEmbedding => user_embedding;
+    private readonly Embedding item_embedding;
+    public Embedding ItemEmbedding => item_embedding;
+    private readonly Linear output;
+    public Linear Output => output;
 
     /// <summary>The element-wise product p_u ⊙ q_i, NeuMF's GMF branch.</summary>
     public Tensor Interaction(Tensor users, Tensor items) => UserEmbedding.call(users) * ItemEmbedding.call(items);
@@ -35,4 +38,9 @@ internal sealed class GmfModule : CollaborativeModule
 
     public override string ExportOnnx(OnnxGraphBuilder g, string users, string items) =>
         g.Reshape(LinearOnnx(g, "gmf.output", Output, InteractionOnnx(g, users, items, "gmf.")), new long[] { -1 });
+
+    public override void InitializeOutputBias(double logit)
+    {
+        using (no_grad()) output.bias!.fill_(logit);
+    }
 }

@@ -15,24 +15,38 @@ internal sealed class MlpModule : CollaborativeModule
     {
         Layers = layers.ToArray();
         int embedding = Layers[0] / 2;
-        UserEmbedding = KeyEmbedding(userCount, embedding);
-        ItemEmbedding = KeyEmbedding(itemCount, embedding);
-        var tower = new List<nn.Module<Tensor, Tensor>>();
+        // Larger than GMF's N(0, 0.01): with tiny embeddings the tower's input is ~0 and its ReLUs can all die, leaving
+        // a constant output (observed on planted data).
+        user_embedding = KeyEmbedding(userCount, embedding, 0.1);
+        item_embedding = KeyEmbedding(itemCount, embedding, 0.1);
+        var stack = new List<nn.Module<Tensor, Tensor>>();
         for (int l = 1; l < Layers.Length; l++)
         {
-            tower.Add(nn.Linear(Layers[l - 1], Layers[l]));
-            tower.Add(nn.ReLU());
+            var linear = nn.Linear(Layers[l - 1], Layers[l]);
+            // Glorot-uniform weights and zero biases, as in the NCF reference code: with PyTorch's default init the
+            // ReLUs of a narrow tower often all die while the loss first falls to the label prior.
+            using (no_grad())
+            {
+                nn.init.xavier_uniform_(linear.weight!);
+                nn.init.zeros_(linear.bias!);
+            }
+            stack.Add(linear);
+            stack.Add(nn.ReLU());
         }
-        Tower = nn.Sequential(tower);
-        Output = nn.Linear(Layers[^1], 1);
+        tower = nn.Sequential(stack);
+        output = nn.Linear(Layers[^1], 1);
         RegisterComponents();
     }
 
     public int[] Layers { get; }
-    public Embedding UserEmbedding { get; }
-    public Embedding ItemEmbedding { get; }
-    public Sequential Tower { get; }
-    public Linear Output { get; }
+    private readonly Embedding user_embedding;
+    public Embedding UserEmbedding => user_embedding;
+    private readonly Embedding item_embedding;
+    public Embedding ItemEmbedding => item_embedding;
+    private readonly Sequential tower;
+    public Sequential Tower => tower;
+    private readonly Linear output;
+    public Linear Output => output;
 
     /// <summary>The last hidden layer of the tower, NeuMF's MLP branch.</summary>
     public Tensor Hidden(Tensor users, Tensor items) =>
@@ -57,4 +71,9 @@ internal sealed class MlpModule : CollaborativeModule
 
     /// <summary>The Linear layers of the tower in order.</summary>
     public IEnumerable<Linear> TowerLinears() => Tower.children().OfType<Linear>();
+
+    public override void InitializeOutputBias(double logit)
+    {
+        using (no_grad()) output.bias!.fill_(logit);
+    }
 }

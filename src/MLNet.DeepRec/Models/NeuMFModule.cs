@@ -13,15 +13,18 @@ internal sealed class NeuMFModule : CollaborativeModule
 {
     public NeuMFModule(int userCount, int itemCount, int factors, IReadOnlyList<int> mlpLayers) : base("NeuMF", userCount, itemCount)
     {
-        Gmf = new GmfModule(userCount, itemCount, factors);
-        Mlp = new MlpModule(userCount, itemCount, mlpLayers);
-        Output = nn.Linear(factors + mlpLayers[^1], 1);
+        gmf = new GmfModule(userCount, itemCount, factors);
+        mlp = new MlpModule(userCount, itemCount, mlpLayers);
+        output = nn.Linear(factors + mlpLayers[^1], 1);
         RegisterComponents();
     }
 
-    public GmfModule Gmf { get; }
-    public MlpModule Mlp { get; }
-    public Linear Output { get; }
+    private readonly GmfModule gmf;
+    public GmfModule Gmf => gmf;
+    private readonly MlpModule mlp;
+    public MlpModule Mlp => mlp;
+    private readonly Linear output;
+    public Linear Output => output;
 
     public override Tensor forward(Tensor users, Tensor items) =>
         Output.call(cat(new[] { Gmf.Interaction(users, items), Mlp.Hidden(users, items) }, 1)).squeeze(-1);
@@ -50,5 +53,10 @@ internal sealed class NeuMFModule : CollaborativeModule
         }
         Output.weight!.copy_(cat(new[] { gmf.Output.weight! * alpha, mlp.Output.weight! * (1 - alpha) }, 1));
         Output.bias!.copy_(gmf.Output.bias! * alpha + mlp.Output.bias! * (1 - alpha));
+    }
+
+    public override void InitializeOutputBias(double logit)
+    {
+        using (no_grad()) output.bias!.fill_(logit);
     }
 }

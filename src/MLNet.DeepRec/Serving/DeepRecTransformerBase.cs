@@ -92,8 +92,40 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <summary>Releases the ONNX Runtime session held by the inner chain.</summary>
     public void Dispose()
     {
-        _inner.Dispose();
+        Dispose(true);
         GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases resources; derived transformers release their own (e.g. a TorchSharp network) and call the base.</summary>
+    /// <param name="disposing">True when called from <see cref="Dispose()"/>.</param>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing) _inner.Dispose();
+    }
+
+    /// <summary>
+    /// ML.NET's OnnxTransformer with the context's GPU choice. ML.NET only falls back to the CPU on the errors it
+    /// expects; the CPU build of ONNX Runtime has no CUDA entry point at all (EntryPointNotFoundException), so that
+    /// case is handled here the way <see cref="MLContext.FallbackToCpu"/> promises.
+    /// </summary>
+    private static IEstimator<ITransformer> ApplyOnnxModel(MLContext ml, string[] outputs, string[] inputs, byte[] model)
+    {
+        try
+        {
+            return ml.Transforms.ApplyOnnxModel(outputs, inputs, new MemoryStream(model, writable: false),
+                gpuDeviceId: ml.GpuDeviceId, fallbackToCpu: ml.FallbackToCpu);
+        }
+        catch (Exception e) when (ml.GpuDeviceId != null && ml.FallbackToCpu && e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("DeepRecServing");
+            using var ch = host.Start("ONNX Runtime");
+            ch.Warning(Microsoft.ML.Runtime.MessageSensitivity.None, "{0}",
+                $"MLContext.GpuDeviceId = {ml.GpuDeviceId} but ONNX Runtime cannot use CUDA here ({e.GetType().Name}: {e.Message}); scoring on the CPU because MLContext.FallbackToCpu is true. Reference Microsoft.ML.OnnxRuntime.Gpu to score on a GPU.");
+            // ML.NET substitutes the context's own GpuDeviceId for a null argument, so the CPU session is made through a
+            // context that asks for no GPU.
+            var cpuContext = new MLContext();
+            return cpuContext.Transforms.ApplyOnnxModel(outputs, inputs, new MemoryStream(model, writable: false), gpuDeviceId: null, fallbackToCpu: true);
+        }
     }
 
     private static void Validate(OnnxModelSummary summary, IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind)
@@ -181,8 +213,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         string[] outputs = kind == DeepRecScoreKind.Regression
             ? [DeepRecColumns.Score]
             : [DeepRecColumns.Score, DeepRecColumns.Probability];
-        Add(ml.Transforms.ApplyOnnxModel(outputs, onnxInputs, new MemoryStream(model, writable: false),
-            gpuDeviceId: ml.GpuDeviceId, fallbackToCpu: ml.FallbackToCpu));
+        Add(ApplyOnnxModel(ml, outputs, onnxInputs, model));
 
         switch (kind)
         {

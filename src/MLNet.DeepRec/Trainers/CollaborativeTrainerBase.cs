@@ -111,6 +111,9 @@ public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<Collaborat
         var device = DeviceSelector.Select(Context, ch);
         random.manual_seed(o.Seed);
         var module = CreateModule(train.UserCount, train.ItemCount);
+        bool pretrained = module is NeuMFModule && o is NeuMFTrainer.Options { PretrainedGmf: not null };
+        if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained)
+            module.InitializeOutputBias(-Math.Log(o.NegativesPerPositive));
         module.to(device);
 
         var seen = new UserItemSet(train.Users, train.Items, train.UserCount, train.ItemCount);
