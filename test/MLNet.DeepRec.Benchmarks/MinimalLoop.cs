@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using MLNet.DeepRec.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Benchmarks;
+
+/// <summary>
+/// The reference point for our pipeline's overhead: the same module and optimizer trained by the shortest TorchSharp
+/// loop, over tensors made once (random pairs and labels of one epoch's size).
+/// </summary>
+internal static class MinimalLoop
+{
+    public static double SamplesPerSecond(string model, int userCount, int itemCount, long samplesPerEpoch, int batchSize, int seed)
+    {
+        random.manual_seed(seed);
+        using CollaborativeModule module = model switch
+        {
+            "MF" => new DotProductMFModule(userCount, itemCount, 32),
+            "GMF" => new GmfModule(userCount, itemCount, 8),
+            "MLP" => new MlpModule(userCount, itemCount, new[] { 64, 32, 16, 8 }),
+            _ => new NeuMFModule(userCount, itemCount, 8, new[] { 64, 32, 16, 8 }),
+        };
+        using var users = randint(1, userCount + 1, new long[] { samplesPerEpoch }, dtype: int64);
+        using var items = randint(1, itemCount + 1, new long[] { samplesPerEpoch }, dtype: int64);
+        using var labels = (rand(samplesPerEpoch) < 0.2).to(float32);
+        using var optimizer = optim.Adam(module.parameters(), lr: 0.001);
+        module.train();
+        // One warm-up pass over 10% of the data, then one timed epoch.
+        Run(module, optimizer, users, items, labels, batchSize, samplesPerEpoch / 10);
+        var watch = Stopwatch.StartNew();
+        Run(module, optimizer, users, items, labels, batchSize, samplesPerEpoch);
+        return samplesPerEpoch / watch.Elapsed.TotalSeconds;
+    }
+
+    private static void Run(CollaborativeModule module, optim.Optimizer optimizer, Tensor users, Tensor items, Tensor labels, int batchSize, long count)
+    {
+        for (long start = 0; start < count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            long n = Math.Min(batchSize, count - start);
+            var loss = nn.functional.binary_cross_entropy_with_logits(module.call(users.narrow(0, start, n), items.narrow(0, start, n)), labels.narrow(0, start, n));
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+        }
+    }
+}
