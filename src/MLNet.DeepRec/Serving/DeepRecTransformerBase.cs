@@ -41,6 +41,21 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <exception cref="ArgumentException">The mapping or the graph outputs do not match the contract.</exception>
     protected DeepRecTransformerBase(MLContext mlContext, byte[] onnxModel, IReadOnlyDictionary<string, string> onnxInputToColumn,
         DeepRecScoreKind kind, IDataView? schemaSource)
+        : this(mlContext, onnxModel, onnxInputToColumn, kind, schemaSource, null)
+    {
+    }
+
+    /// <summary>Builds the inner ML.NET chain over <paramref name="onnxModel"/>, also keeping further ONNX outputs.</summary>
+    /// <param name="mlContext">The ML.NET context (its GPU settings choose the ONNX Runtime device).</param>
+    /// <param name="onnxModel">The serialized ONNX <c>ModelProto</c>; checked before ONNX Runtime sees it.</param>
+    /// <param name="onnxInputToColumn">For each ONNX graph input, the data column that feeds it.</param>
+    /// <param name="kind">Which scalar columns to produce.</param>
+    /// <param name="schemaSource">Data whose schema the chain is fitted on; when null, a schema is derived from the ONNX
+    /// signature (uint32 inputs become key columns).</param>
+    /// <param name="additionalOutputs">Further ONNX outputs passed through unchanged as ML.NET vector columns of the same
+    /// name (e.g. a top-K list); null or empty for none.</param>
+    protected DeepRecTransformerBase(MLContext mlContext, byte[] onnxModel, IReadOnlyDictionary<string, string> onnxInputToColumn,
+        DeepRecScoreKind kind, IDataView? schemaSource, IReadOnlyList<string>? additionalOutputs)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(onnxModel);
@@ -48,11 +63,17 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
 
         OnnxModelSummary summary = OnnxModelInspector.Read(onnxModel);
         Validate(summary, onnxInputToColumn, kind);
+        string[] extra = additionalOutputs?.ToArray() ?? [];
+        foreach (string name in extra)
+        {
+            if (!summary.OutputNames.Contains(name))
+                throw new ArgumentException($"Additional output '{name}' is not an output of the ONNX graph; it outputs [{string.Join(", ", summary.OutputNames)}].", nameof(additionalOutputs));
+        }
         _onnxModel = (byte[])onnxModel.Clone();
         MLContext = mlContext;
         ScoreKind = kind;
         IDataView source = schemaSource ?? new EmptyDataView(SchemaFromSignature(summary, onnxInputToColumn));
-        _inner = BuildChain(mlContext, _onnxModel, summary, onnxInputToColumn, kind, source);
+        _inner = BuildChain(mlContext, _onnxModel, summary, onnxInputToColumn, kind, source, extra);
     }
 
     /// <summary>The ML.NET context this transformer was built with.</summary>
@@ -181,7 +202,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     }
 
     private static TransformerChain<ITransformer> BuildChain(MLContext ml, byte[] model, OnnxModelSummary summary,
-        IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind, IDataView source)
+        IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind, IDataView source, string[] extraOutputs)
     {
         var transformers = new List<ITransformer>();
         IDataView view = source;
@@ -213,7 +234,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         string[] outputs = kind == DeepRecScoreKind.Regression
             ? [DeepRecColumns.Score]
             : [DeepRecColumns.Score, DeepRecColumns.Probability];
-        Add(ApplyOnnxModel(ml, outputs, onnxInputs, model));
+        Add(ApplyOnnxModel(ml, [.. outputs, .. extraOutputs], onnxInputs, model));
 
         switch (kind)
         {

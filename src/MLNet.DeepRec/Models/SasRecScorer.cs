@@ -1,0 +1,82 @@
+using MLNet.DeepRec.Evaluation;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Models;
+
+/// <summary>
+/// Batched TorchSharp scoring of a <see cref="SasRecModule"/> behind <see cref="IItemScorer"/>: user key u is scored
+/// with the history held in row u of a [UserCount + 1, L] left-padded tensor (row 0, the unknown user, is empty).
+/// </summary>
+internal sealed class SasRecScorer : IItemScorer, IDisposable
+{
+    private const int UsersPerChunk = 512;
+    private readonly SasRecModule _module;
+    private readonly Tensor _histories;
+    private readonly Device _device;
+
+    public SasRecScorer(SasRecModule module, long[] paddedHistories, int userCount, Device device)
+    {
+        _module = module;
+        _device = device;
+        UserCount = userCount;
+        _histories = tensor(paddedHistories, dtype: int64, device: device).view(userCount + 1, module.MaxLength);
+    }
+
+    public int UserCount { get; }
+    public int ItemCount => _module.ItemCount;
+
+    public float[] ScoreCandidates(int[] users, int[] items, int candidatesPerUser)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        ArgumentNullException.ThrowIfNull(items);
+        if (candidatesPerUser <= 0) throw new ArgumentOutOfRangeException(nameof(candidatesPerUser), candidatesPerUser, "Must be positive.");
+        if (items.Length != (long)users.Length * candidatesPerUser)
+            throw new ArgumentException($"items must hold users.Length × candidatesPerUser = {(long)users.Length * candidatesPerUser} keys, not {items.Length}.", nameof(items));
+        var result = new float[items.Length];
+        using var _ = no_grad();
+        _module.eval();
+        for (int start = 0; start < users.Length; start += UsersPerChunk)
+        {
+            using var scope = NewDisposeScope();
+            int b = Math.Min(UsersPerChunk, users.Length - start);
+            var hidden = Hidden(users.AsSpan(start, b));
+            var cand = tensor(Clamp(items.AsSpan(start * candidatesPerUser, b * candidatesPerUser), ItemCount), dtype: int64, device: _device);
+            var emb = _module.ItemWeights.index_select(0, cand).view(b, candidatesPerUser, -1);
+            var scores = emb.bmm(hidden.unsqueeze(2)).squeeze(2).to(float32).cpu().contiguous();
+            scores.data<float>().CopyTo(result.AsSpan(start * candidatesPerUser, b * candidatesPerUser));
+        }
+        return result;
+    }
+
+    public float[] ScoreAllItems(int[] users)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        var result = new float[(long)users.Length * ItemCount];
+        int chunk = (int)Math.Clamp((1 << 22) / Math.Max(1, ItemCount), 1, UsersPerChunk);
+        using var _ = no_grad();
+        _module.eval();
+        for (int start = 0; start < users.Length; start += chunk)
+        {
+            using var scope = NewDisposeScope();
+            int b = Math.Min(chunk, users.Length - start);
+            var scores = Hidden(users.AsSpan(start, b)).matmul(_module.ItemWeights.narrow(0, 1, ItemCount).t()).to(float32).cpu().contiguous();
+            scores.data<float>().CopyTo(result.AsSpan(start * ItemCount, b * ItemCount));
+        }
+        return result;
+    }
+
+    private Tensor Hidden(ReadOnlySpan<int> users)
+    {
+        var keys = Clamp(users, UserCount);
+        return _module.LastHidden(_histories.index_select(0, tensor(keys, dtype: int64, device: _device)));
+    }
+
+    private static long[] Clamp(ReadOnlySpan<int> keys, int count)
+    {
+        var r = new long[keys.Length];
+        for (int n = 0; n < keys.Length; n++) r[n] = keys[n] < 0 || keys[n] > count ? 0 : keys[n];
+        return r;
+    }
+
+    public void Dispose() => _histories.Dispose();
+}

@@ -1,0 +1,234 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Evaluation;
+using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Trainers;
+
+/// <summary>
+/// SASRec (Kang &amp; McAuley 2018, "Self-Attentive Sequential Recommendation"): a causal Transformer over each user's
+/// item history that predicts the next item. <c>Fit</c> reads an interaction log (key-typed user and item columns, and
+/// an optional timestamp); the returned <see cref="SasRecTransformer"/> scores rows that carry a history column
+/// (variable-length vector of item keys) and a candidate item column.
+/// </summary>
+/// <remarks>
+/// <para>Data: each user's events are ordered by timestamp (ties and logs without timestamps keep row order: the
+/// <c>user item</c> files of the SASRec repository are already in time order). Each user with at least two training
+/// events gives one training sequence: the most recent <see cref="Options.MaxLength"/> + 1 items, left-padded; the
+/// model predicts item t + 1 at every position t. The padded [users, MaxLength + 1] tensor is built once; epochs are
+/// tensor operations only.</para>
+/// <para>Validation (<c>Fit(train, validation)</c>): NDCG@<see cref="Options.ValidationK"/> under the sampled protocol
+/// (<see cref="Options.ValidationNegatives"/> negatives, as in the paper), each user scored with its training history;
+/// it drives early stopping and best-weight restore in the shared training core.</para>
+/// </remarks>
+public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
+{
+    /// <summary>SASRec options. Defaults are the paper's Amazon Games settings.</summary>
+    public sealed class Options : DeepRecTrainerOptionsBase
+    {
+        /// <summary>Sets the paper's training defaults: batch size 128, 200 epochs, Adam with learning rate 0.001.</summary>
+        public Options()
+        {
+            BatchSize = 128;
+            NumberOfEpochs = 200;
+        }
+
+        /// <summary>Key-typed user column of the training log (from <c>MapValueToKey</c>). Default "UserId".</summary>
+        public string UserIdColumnName = "UserId";
+
+        /// <summary>Key-typed item column: the item of each training event, and the candidate item when scoring. Default "ItemId".</summary>
+        public string ItemIdColumnName = "ItemId";
+
+        /// <summary>Numeric timestamp column of the training log, used when present (null or absent: row order is time order). Default "Timestamp".</summary>
+        public string? TimestampColumnName = "Timestamp";
+
+        /// <summary>When scoring: the column holding a user's history, a vector (usually variable-length) of item keys, oldest first. Default "History".</summary>
+        public string HistoryColumnName = "History";
+
+        /// <summary>Maximum sequence length L: longer histories keep their L most recent items, shorter ones are left-padded. Default 50.</summary>
+        public int MaxLength = 50;
+
+        /// <summary>Hidden size d (item and position embeddings, attention). Must be a multiple of <see cref="NumberOfHeads"/>. Default 50.</summary>
+        public int HiddenSize = 50;
+
+        /// <summary>Number of self-attention blocks. Default 2.</summary>
+        public int NumberOfBlocks = 2;
+
+        /// <summary>Attention heads per block. Default 1.</summary>
+        public int NumberOfHeads = 1;
+
+        /// <summary>Inner size of the point-wise feed-forward network; 0 means <see cref="HiddenSize"/> (the paper's choice). Default 0.</summary>
+        public int FeedForwardSize;
+
+        /// <summary>Dropout rate on embeddings, attention weights and sub-layer outputs. Default 0.5 (the paper's value for sparse Amazon data; 0.2 for MovieLens).</summary>
+        public double DropoutRate = 0.5;
+
+        /// <summary>Loss. Default <see cref="SasRecLoss.BinaryCrossEntropy"/> (the paper's).</summary>
+        public SasRecLoss Loss = SasRecLoss.BinaryCrossEntropy;
+
+        /// <summary>Negatives per sequence for <see cref="SasRecLoss.SampledSoftmax"/>. Default 100.</summary>
+        public int NegativeCount = 100;
+
+        /// <summary>Length K of the top-K output columns (<c>TopKItems</c>, <c>TopKScores</c>). Must not exceed the number of items. Default 10.</summary>
+        public int TopK = 10;
+
+        /// <summary>Whether the top-K output leaves out the items of the row's history. Default true.</summary>
+        public bool ExcludeHistoryFromTopK = true;
+
+        /// <summary>K of the validation metric NDCG@K used for early stopping. Default 10.</summary>
+        public int ValidationK = 10;
+
+        /// <summary>Sampled negatives per validation interaction (sampled protocol). Default 100 (the paper's).</summary>
+        public int ValidationNegatives = 100;
+
+        internal int EffectiveFeedForwardSize => FeedForwardSize == 0 ? HiddenSize : FeedForwardSize;
+
+        internal override void Validate()
+        {
+            base.Validate();
+            if (string.IsNullOrWhiteSpace(UserIdColumnName)) throw new ArgumentException("UserIdColumnName must be set.", nameof(UserIdColumnName));
+            if (string.IsNullOrWhiteSpace(ItemIdColumnName)) throw new ArgumentException("ItemIdColumnName must be set.", nameof(ItemIdColumnName));
+            if (string.IsNullOrWhiteSpace(HistoryColumnName)) throw new ArgumentException("HistoryColumnName must be set.", nameof(HistoryColumnName));
+            if (MaxLength <= 0) throw new ArgumentOutOfRangeException(nameof(MaxLength), MaxLength, "MaxLength must be positive.");
+            if (HiddenSize <= 0) throw new ArgumentOutOfRangeException(nameof(HiddenSize), HiddenSize, "HiddenSize must be positive.");
+            if (NumberOfBlocks <= 0) throw new ArgumentOutOfRangeException(nameof(NumberOfBlocks), NumberOfBlocks, "NumberOfBlocks must be positive.");
+            if (NumberOfHeads <= 0 || HiddenSize % NumberOfHeads != 0)
+                throw new ArgumentOutOfRangeException(nameof(NumberOfHeads), NumberOfHeads, $"NumberOfHeads must be positive and divide HiddenSize ({HiddenSize}).");
+            if (FeedForwardSize < 0) throw new ArgumentOutOfRangeException(nameof(FeedForwardSize), FeedForwardSize, "FeedForwardSize must be >= 0.");
+            if (!(DropoutRate >= 0 && DropoutRate < 1)) throw new ArgumentOutOfRangeException(nameof(DropoutRate), DropoutRate, "DropoutRate must be in [0, 1).");
+            if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
+            if (NegativeCount <= 0) throw new ArgumentOutOfRangeException(nameof(NegativeCount), NegativeCount, "NegativeCount must be positive.");
+            if (TopK <= 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "TopK must be positive.");
+            if (ValidationK <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationK), ValidationK, "ValidationK must be positive.");
+            if (ValidationNegatives <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationNegatives), ValidationNegatives, "ValidationNegatives must be positive.");
+        }
+    }
+
+    private readonly MLContext _context;
+    private readonly Options _options;
+
+    internal SasRecTrainer(MLContext mlContext, Options options)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _context = mlContext;
+        _options = options;
+    }
+
+    /// <summary>Trains on the interaction log <paramref name="input"/> (no validation data, all epochs run).</summary>
+    public SasRecTransformer Fit(IDataView input) => Fit(input, null);
+
+    /// <summary>
+    /// Trains on the interaction log <paramref name="trainData"/>; with <paramref name="validationData"/> (same key types,
+    /// e.g. the leave-one-out validation split) the sampled NDCG@K of each epoch drives early stopping and the best
+    /// epoch's weights are kept.
+    /// </summary>
+    /// <exception cref="ArgumentException">A column is missing or not key-typed, or the validation key types differ.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="Options.TopK"/> exceeds the number of items.</exception>
+    /// <exception cref="InvalidOperationException">No user has two training events (nothing to learn a next item from).</exception>
+    public SasRecTransformer Fit(IDataView trainData, IDataView? validationData)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var o = _options;
+        var host = ((IHostEnvironment)_context).Register("SASRec");
+        var sequences = UserSequences.FromDataViews(new[] { trainData }, o.UserIdColumnName, o.ItemIdColumnName, o.TimestampColumnName);
+        int userCount = sequences.UserCount, itemCount = sequences.ItemCount;
+        if (o.TopK > itemCount)
+            throw new ArgumentOutOfRangeException(nameof(Options.TopK), o.TopK, $"TopK ({o.TopK}) exceeds the number of items ({itemCount}) of the item column '{o.ItemIdColumnName}'.");
+
+        // Training sequences: the most recent L + 1 items of every user with at least two events.
+        int l = o.MaxLength;
+        var trainUsers = new List<long>();
+        for (int u = 1; u <= userCount; u++) if (sequences.ItemsOf(u).Length >= 2) trainUsers.Add(u);
+        if (trainUsers.Count == 0)
+            throw new InvalidOperationException($"No user has two or more training events in columns '{o.UserIdColumnName}'/'{o.ItemIdColumnName}': SASRec needs sequences to learn the next item.");
+        var windows = new long[trainUsers.Count * (long)(l + 1)];
+        long tokens = 0;
+        for (int n = 0; n < trainUsers.Count; n++)
+        {
+            var items = sequences.ItemsOf((int)trainUsers[n]);
+            UserSequences.WriteTail(items, windows.AsSpan(n * (l + 1), l + 1));
+            tokens += Math.Min(items.Length - 1, l);
+        }
+        var (pairUsers, pairItems) = Pairs(sequences);
+
+        using var ch = host.Start("Setup");
+        var device = DeviceSelector.Select(_context, ch);
+        random.manual_seed(o.Seed);
+        var module = new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate);
+        module.to(device);
+        var seen = new UserItemSet(pairUsers, pairItems, userCount, itemCount);
+        var trainHistories = sequences.PaddedTails(l);
+
+        ValidationMetric? validation = null;
+        SasRecScorer? validationScorer = null;
+        if (validationData != null)
+        {
+            var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
+            if (valid.UserCount != userCount || valid.ItemCount != itemCount)
+                throw new ArgumentException($"The validation data's key types ({valid.UserCount} users, {valid.ItemCount} items) differ from the training data's ({userCount}, {itemCount}); transform both with the same fitted MapValueToKey.", nameof(validationData));
+            validationScorer = new SasRecScorer(module, trainHistories, userCount, device);
+            var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed, UserBatchSize = 1024 };
+            var scorer = validationScorer;
+            validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegatives} negatives)",
+                () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
+        }
+
+        TrainingReport report;
+        try
+        {
+            using var sampler = new TorchNegativeSampler(pairUsers, pairItems, userCount, itemCount, NegativeSampling.Uniform, device);
+            using var users = tensor(trainUsers.ToArray(), dtype: int64, device: device);
+            using var windowTensor = tensor(windows, dtype: int64, device: device).view(trainUsers.Count, l + 1);
+            var source = new SasRecBatchSource(users, windowTensor, sampler, o.Loss, o.NegativeCount);
+            report = TrainingCore.Train(host, new SasRecObjective(module, o.Loss), source, o, device, validation);
+        }
+        finally
+        {
+            validationScorer?.Dispose();
+        }
+        module.SetUnknownItemToMean();
+        var itemIds = KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]);
+        return new SasRecTransformer(_context, module, device, o, userCount, trainHistories, itemIds, report, tokens);
+    }
+
+    /// <summary>
+    /// The scoring schema: needs the history column (vector of keys) and the candidate item column (scalar key); adds
+    /// <c>Score</c>, <c>Probability</c> (Single), <c>TopKItems</c> (UInt32 vector of item keys) and <c>TopKScores</c>
+    /// (Single vector), each of length <see cref="Options.TopK"/>.
+    /// </summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        var history = Find(inputSchema, _options.HistoryColumnName, "history");
+        if (!history.IsKey || history.Kind == SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentException($"The history column '{_options.HistoryColumnName}' must be a vector of item keys (MapValueToKey on a vector column, or DeepRec().Data.GroupSequences), but it is {history.ItemType}{(history.Kind == SchemaShape.Column.VectorKind.Scalar ? " scalar" : "")}.");
+        var item = Find(inputSchema, _options.ItemIdColumnName, "item");
+        if (!item.IsKey || item.Kind != SchemaShape.Column.VectorKind.Scalar)
+            throw new ArgumentException($"The item column '{_options.ItemIdColumnName}' must be a scalar key-typed column (MapValueToKey), but it is {item.ItemType}.");
+        return SasRecTransformer.AppendOutputColumns(_context, inputSchema, _options.TopK);
+    }
+
+    private static SchemaShape.Column Find(SchemaShape schema, string name, string role)
+    {
+        var found = schema.Where(c => c.Name == name).ToArray();
+        if (found.Length == 0) throw new ArgumentException($"The {role} column '{name}' was not found in the input schema.");
+        return found[^1];
+    }
+
+    private static (int[] Users, int[] Items) Pairs(UserSequences s)
+    {
+        var users = new int[s.EventCount];
+        var items = new int[s.EventCount];
+        int n = 0;
+        for (int u = 1; u <= s.UserCount; u++)
+            foreach (int i in s.ItemsOf(u)) { users[n] = u; items[n] = i; n++; }
+        return (users, items);
+    }
+}
