@@ -50,7 +50,7 @@ public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
         /// <summary>When scoring: the column holding a user's history, a vector (usually variable-length) of item keys, oldest first. Default "History".</summary>
         public string HistoryColumnName = "History";
 
-        /// <summary>Maximum sequence length L: longer histories keep their L most recent items, shorter ones are left-padded. Default 50.</summary>
+        /// <summary>Maximum sequence length L (1..1024): longer histories keep their L most recent items, shorter ones are left-padded. Default 50.</summary>
         public int MaxLength = 50;
 
         /// <summary>Hidden size d (item and position embeddings, attention). Must be a multiple of <see cref="NumberOfHeads"/>. Default 50.</summary>
@@ -94,7 +94,8 @@ public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
             if (string.IsNullOrWhiteSpace(UserIdColumnName)) throw new ArgumentException("UserIdColumnName must be set.", nameof(UserIdColumnName));
             if (string.IsNullOrWhiteSpace(ItemIdColumnName)) throw new ArgumentException("ItemIdColumnName must be set.", nameof(ItemIdColumnName));
             if (string.IsNullOrWhiteSpace(HistoryColumnName)) throw new ArgumentException("HistoryColumnName must be set.", nameof(HistoryColumnName));
-            if (MaxLength <= 0) throw new ArgumentOutOfRangeException(nameof(MaxLength), MaxLength, "MaxLength must be positive.");
+            if (MaxLength <= 0 || MaxLength > SasRecHistoryWindowMapping.Width)
+                throw new ArgumentOutOfRangeException(nameof(MaxLength), MaxLength, $"MaxLength must be in 1..{SasRecHistoryWindowMapping.Width}.");
             if (HiddenSize <= 0) throw new ArgumentOutOfRangeException(nameof(HiddenSize), HiddenSize, "HiddenSize must be positive.");
             if (NumberOfBlocks <= 0) throw new ArgumentOutOfRangeException(nameof(NumberOfBlocks), NumberOfBlocks, "NumberOfBlocks must be positive.");
             if (NumberOfHeads <= 0 || HiddenSize % NumberOfHeads != 0)

@@ -23,14 +23,15 @@ namespace MLNet.DeepRec.Trainers;
 /// <see cref="IItemScorer"/> methods):</para>
 /// <list type="bullet">
 /// <item>Histories longer than <see cref="MaxLength"/> keep their most recent <see cref="MaxLength"/> items; shorter ones are left-padded.</item>
-/// <item>Unknown history items (key 0, or a key above the trained item count) are ignored, like padding.</item>
+/// <item>Unknown history items (key 0, or a key above the trained item count) keep their position but are masked out, like padding.</item>
 /// <item>An empty history (or one of unknown items only) is scored with the learned "no history" state: every user gets the same, finite, popularity-like scores.</item>
 /// <item>An unknown candidate item (key 0 or above the item count) is scored as the average item (mean embedding).</item>
 /// <item>The top-K list leaves out the history's items when the model was trained with <c>ExcludeHistoryFromTopK</c> (default);
-/// when fewer than K items are eligible the tail holds key 0 with score −∞. K larger than the catalogue is rejected by <c>Fit</c>.</item>
+/// when fewer than K items are eligible the tail holds key 0 with score −∞. K larger than the catalogue is rejected by <c>Fit</c>.
+/// The ML.NET path sees the most recent 1024 history items (the window fed to ONNX), so older items of a longer history are not excluded.</item>
 /// </list>
 /// </remarks>
-public sealed class SasRecTransformer : DeepRecTransformerBase, IItemScorer
+public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer, IDisposable
 {
     /// <summary>Name of the top-K item keys output column.</summary>
     public const string TopKItemsColumnName = "TopKItems";
@@ -43,12 +44,11 @@ public sealed class SasRecTransformer : DeepRecTransformerBase, IItemScorer
     private readonly Device _device;
     private readonly SasRecScorer _scorer;
     private readonly SasRecTrainer.Options _options;
+    private readonly OnnxScorer _onnx;
+    private readonly TransformerChain<ITransformer> _chain;
 
     internal SasRecTransformer(MLContext mlContext, SasRecModule module, Device device, SasRecTrainer.Options options, int userCount,
         long[] trainHistories, IReadOnlyList<string>? itemIds, TrainingReport report, long tokensPerEpoch)
-        : base(mlContext, BuildOnnx(module, options.TopK, options.ExcludeHistoryFromTopK),
-               new Dictionary<string, string> { [HistoryInput] = options.HistoryColumnName, [ItemInput] = options.ItemIdColumnName },
-               DeepRecScoreKind.Ranking, new EmptyDataView(ScoringSchema(options, module.ItemCount)), [TopKItemsColumnName, TopKScoresColumnName])
     {
         _module = module;
         _device = device;
@@ -58,6 +58,61 @@ public sealed class SasRecTransformer : DeepRecTransformerBase, IItemScorer
         Vocabulary = new KeyVocabulary(null, itemIds);
         TrainingReport = report;
         TrainingTokensPerEpoch = tokensPerEpoch;
+
+        // [history keys as UInt32] → [fixed window of the most recent items] → ONNX (through DeepRecTransformerBase)
+        // → drop the helper columns. Every step is ML.NET's own, so Model.Save writes them and Load reads them back.
+        DeepRecServing.RegisterForLoading(mlContext);
+        _onnx = new OnnxScorer(mlContext, BuildOnnx(module, options.TopK, options.ExcludeHistoryFromTopK), options, module.ItemCount);
+        var schema = ScoringSchema(options, module.ItemCount);
+        var convert = mlContext.Transforms.Conversion.ConvertType(SasRecHistoryWindowMapping.InputColumn, options.HistoryColumnName, DataKind.UInt32)
+            .Fit(new EmptyDataView(schema));
+        var window = mlContext.Transforms.CustomMapping<SasRecHistoryWindowInput, SasRecHistoryWindowOutput>(SasRecHistoryWindowMapping.Map, SasRecHistoryWindowMapping.ContractName)
+            .Fit(convert.Transform(new EmptyDataView(schema)));
+        var drop = mlContext.Transforms.DropColumns(SasRecHistoryWindowMapping.InputColumn, SasRecHistoryWindowMapping.OutputColumn)
+            .Fit(_onnx.Transform(window.Transform(convert.Transform(new EmptyDataView(schema)))));
+        _chain = new TransformerChain<ITransformer>(convert, window, _onnx, drop);
+    }
+
+    /// <summary>A copy of the serialized ONNX model (inputs: <c>history</c> uint32 [N, 1024], the most recent item keys
+    /// right-aligned, and <c>item_key</c> uint32 [N, 1]).</summary>
+    public byte[] OnnxModel => _onnx.OnnxModel;
+
+    /// <summary>Writes the ONNX model to <paramref name="path"/>.</summary>
+    public void ExportOnnx(string path) => _onnx.ExportOnnx(path);
+
+    /// <summary>The ML.NET chain that scores (what <c>mlContext.Model.Save</c> writes and <c>Load</c> returns).</summary>
+    public TransformerChain<ITransformer> InnerChain => _chain;
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => ((ITransformer)_chain).IsRowToRowMapper;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _chain.GetOutputSchema(inputSchema);
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)_chain).GetRowToRowMapper(inputSchema);
+
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input) => _chain.Transform(input);
+
+    /// <summary>Saves the inner ML.NET chain: loading the result gives that chain back.</summary>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_chain).Save(ctx);
+
+    /// <summary>Frees the TorchSharp network and the ONNX Runtime session.</summary>
+    public void Dispose()
+    {
+        _scorer.Dispose();
+        _module.Dispose();
+        _chain.Dispose();
+    }
+
+    private sealed class OnnxScorer : DeepRecTransformerBase
+    {
+        public OnnxScorer(MLContext ml, byte[] onnx, SasRecTrainer.Options o, int itemCount)
+            : base(ml, onnx, new Dictionary<string, string> { [HistoryInput] = SasRecHistoryWindowMapping.OutputColumn, [ItemInput] = o.ItemIdColumnName },
+                   DeepRecScoreKind.Ranking, null, [TopKItemsColumnName, TopKScoresColumnName])
+        {
+        }
     }
 
     /// <summary>Per-epoch loss, validation metric and timing of the training run.</summary>
@@ -146,13 +201,6 @@ public sealed class SasRecTransformer : DeepRecTransformerBase, IItemScorer
         return Recommend(historyItemIds.Select(Vocabulary.ItemKey).ToArray(), k, excludeHistory);
     }
 
-    /// <summary>Frees the TorchSharp network and the ONNX Runtime session.</summary>
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) { _scorer.Dispose(); _module.Dispose(); }
-        base.Dispose(disposing);
-    }
-
     internal SasRecModule Module => _module;
 
     internal static SchemaShape AppendOutputColumns(MLContext mlContext, SchemaShape input, int k)
@@ -181,12 +229,13 @@ public sealed class SasRecTransformer : DeepRecTransformerBase, IItemScorer
         var key = new KeyDataViewType(typeof(uint), itemCount);
         var b = new DataViewSchema.Builder();
         b.AddColumn(o.HistoryColumnName, new VectorDataViewType(key));
+        if (o.ItemIdColumnName == o.HistoryColumnName) throw new ArgumentException("The history and item columns must differ.");
         b.AddColumn(o.ItemIdColumnName, key);
         return b.ToSchema();
     }
 
     /// <summary>
-    /// ONNX graph: history uint32 [N, T] (any T ≥ 0) and item_key uint32 [N, 1] → keys above the trained range mapped
+    /// ONNX graph: history uint32 [N, 1024] (the most recent item keys, right-aligned, 0 = none) and item_key uint32 [N, 1] → keys above the trained range mapped
     /// to 0 → [zeros(N, L), history] and its last L columns (left padding and truncation) → encoder → last hidden state
     /// h [N, d]; Score = h·E[item] [N, 1], Probability = σ(Score); all logits h·Eᵀ with key 0 (and, when excluding, the
     /// history) set to −∞ → TopK → TopKItems uint32 [N, K] (0 where −∞) and TopKScores float [N, K].
@@ -195,7 +244,7 @@ public sealed class SasRecTransformer : DeepRecTransformerBase, IItemScorer
     {
         var g = new OnnxGraphBuilder("SASRec");
         int items = module.ItemCount, l = module.MaxLength;
-        g.AddInput(HistoryInput, OnnxElementType.UInt32, -1, -1);
+        g.AddInput(HistoryInput, OnnxElementType.UInt32, -1, SasRecHistoryWindowMapping.Width);
         g.AddInput(ItemInput, OnnxElementType.UInt32, -1, 1);
         string zero = g.ConstInt64(new long[] { 0 });
         string max = g.ConstInt64(new long[] { items });

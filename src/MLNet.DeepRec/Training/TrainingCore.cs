@@ -100,7 +100,11 @@ internal static class TrainingCore
                         loss.backward();
                         optimizer.step();
                         // Accumulated on the device: no host synchronisation per step.
-                        using (no_grad()) lossSum.add_(loss.detach().to(float64) * count);
+                        // The Scalar is held in a local: an implicit long → Scalar temporary can be finalized while
+                        // libtorch still reads it (seen as "Expected false to be true" in Scalar::toDouble).
+                        using (no_grad())
+                        using (var weight = ((double)count).ToScalar())
+                            lossSum.add_(loss.detach().to(float64).mul(weight));
                     }
                     meanLoss = lossSum.item<double>() / samples;
                 }

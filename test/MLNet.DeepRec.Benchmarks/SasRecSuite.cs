@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.ML;
+using MLNet.DeepRec.Evaluation;
+using MLNet.DeepRec.Trainers;
+
+namespace MLNet.DeepRec.Benchmarks;
+
+/// <summary>
+/// Amazon Games (the SASRec paper's <c>Video.txt</c>), leave-one-out with validation: popularity, MF and SASRec with
+/// each loss; HR@10/NDCG@10 under the paper's sampled protocol (100 negatives) and under full ranking; s/epoch,
+/// tokens/s and peak memory per model.
+/// </summary>
+internal sealed class SasRecSuite : IBenchmarkSuite
+{
+    public string Name => "sasrec";
+
+    private sealed record Row(string Model, string Settings, TopKMetrics Sampled, TopKMetrics Full, int Epochs, int? BestEpoch,
+        double? SecondsPerEpoch, double? TokensPerSecond, double PeakMb, double TotalSeconds);
+
+    public string? Run(BenchmarkContext context)
+    {
+        string data = context.Arg("--games") ?? Path.Combine(context.SharedDatasets, "sasrec", "Video.txt");
+        if (!File.Exists(data))
+        {
+            Console.Error.WriteLine($"Amazon Games (Video.txt) not found at {Path.GetFullPath(data)}; pass --games path/to/Video.txt. Skipping.");
+            return null;
+        }
+        bool quick = context.Quick;
+        const int seed = 2026;
+        var ml = new MLContext(seed);
+        var total = Stopwatch.StartNew();
+        var all = ml.DeepRec().Data.LoadUserItemSequences(data);
+        var split = ml.DeepRec().Data.LeaveOneOutSplit(all, holdOutValidation: true);
+        var keys = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId").Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId")).Fit(all);
+        var train = keys.Transform(split.Train);
+        var validation = keys.Transform(split.Validation!);
+        var test = keys.Transform(split.Test);
+        Console.WriteLine($"Loaded and split in {total.Elapsed.TotalSeconds:F1} s");
+        var sampledOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativeCount = 100, Seed = seed, UserColumn = "UserKey", ItemColumn = "ItemKey", UserBatchSize = 1024 };
+        var fullOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.FullRanking, Seed = seed, UserColumn = "UserKey", ItemColumn = "ItemKey", UserBatchSize = 256 };
+
+        var rows = new List<Row>();
+        using (var peak = new PeakMemory())
+        {
+            var pop = ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey");
+            rows.Add(new Row("Popularity", "training frequency", ml.DeepRec().Evaluation.EvaluateTopK(pop, test, train, sampledOptions),
+                ml.DeepRec().Evaluation.EvaluateTopK(pop, test, train, fullOptions), 0, null, null, null, peak.PeakMb, 0));
+            Print(rows[^1]);
+        }
+
+        {
+            var o = new MatrixFactorizationTrainer.Options
+            {
+                UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 64, NegativesPerPositive = 4, LearningRate = 0.002,
+                BatchSize = 1024, NumberOfEpochs = quick ? 5 : 30, EarlyStoppingPatience = 3, ValidationNegatives = 100, Seed = seed,
+            };
+            using var peak = new PeakMemory();
+            var watch = Stopwatch.StartNew();
+            using var mf = ml.DeepRec().Trainers.MatrixFactorization(o).Fit(train, validation);
+            double seconds = watch.Elapsed.TotalSeconds;
+            var report = mf.TrainingReport;
+            rows.Add(new Row("MF (ours)", $"64 factors, BCE, 4 neg., Adam lr 0.002, batch 1024, ≤ {o.NumberOfEpochs} epochs, patience 3",
+                ml.DeepRec().Evaluation.EvaluateTopK(mf, test, train, sampledOptions), ml.DeepRec().Evaluation.EvaluateTopK(mf, test, train, fullOptions),
+                report.Epochs.Count, report.BestEpoch, Steady(report, e => e.TrainSeconds), null, peak.PeakMb, seconds));
+            Print(rows[^1]);
+        }
+
+        var configs = new (SasRecLoss Loss, string Name, int Epochs, double LearningRate)[]
+        {
+            (SasRecLoss.BinaryCrossEntropy, "SASRec, BCE 1 negative (paper)", quick ? 6 : 60, 0.001),
+            (SasRecLoss.SampledSoftmax, "SASRec, sampled softmax 100 neg.", quick ? 5 : 40, 0.001),
+            (SasRecLoss.CrossEntropy, "SASRec, full cross-entropy", quick ? 4 : 30, 0.001),
+        };
+        if (context.Arg("--sasrec-epochs") is string scale)
+            configs = configs.Select(c => (c.Loss, c.Name, int.Parse(scale, System.Globalization.CultureInfo.InvariantCulture), c.LearningRate)).ToArray();
+        foreach (var (loss, name, epochs, lr) in configs)
+        {
+            var o = new SasRecTrainer.Options
+            {
+                UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Loss = loss, MaxLength = 50, HiddenSize = 50, NumberOfBlocks = 2,
+                NumberOfHeads = 1, DropoutRate = 0.5, LearningRate = lr, BatchSize = 128, NumberOfEpochs = epochs, NegativeCount = 100,
+                EarlyStoppingPatience = 5, ValidationNegatives = 100, Seed = seed,
+            };
+            using var peak = new PeakMemory();
+            var watch = Stopwatch.StartNew();
+            using var model = ml.DeepRec().Trainers.SasRec(o).Fit(train, validation);
+            double seconds = watch.Elapsed.TotalSeconds;
+            var report = model.TrainingReport;
+            using var scorer = (IDisposable)model.CreateScorer(train, validation); // paper's test input: history includes the validation item
+            var sampled = ml.DeepRec().Evaluation.EvaluateTopK((IItemScorer)scorer, test, train, sampledOptions);
+            var full = ml.DeepRec().Evaluation.EvaluateTopK((IItemScorer)scorer, test, train, fullOptions);
+            double? secondsPerEpoch = Steady(report, e => e.TrainSeconds);
+            rows.Add(new Row(name, $"L 50, d 50, 2 blocks, 1 head, dropout 0.5, Adam lr {lr}, batch 128, ≤ {epochs} epochs, patience 5",
+                sampled, full, report.Epochs.Count, report.BestEpoch, secondsPerEpoch, model.TrainingTokensPerEpoch / secondsPerEpoch, peak.PeakMb, seconds));
+            Print(rows[^1]);
+        }
+        return Build(data, quick, rows, context.CommandLine, total.Elapsed.TotalSeconds);
+    }
+
+    private static double? Steady(Training.TrainingReport report, Func<Training.EpochReport, double> f)
+    {
+        var epochs = report.Epochs.Count > 1 ? report.Epochs.Skip(1).ToList() : report.Epochs.ToList();
+        return epochs.Count == 0 ? null : epochs.Average(f);
+    }
+
+    private static void Print(Row r) =>
+        Console.WriteLine($"{r.Model}: {r.Sampled} | {r.Full} | epochs {r.Epochs} (best {r.BestEpoch}), {r.SecondsPerEpoch:F2} s/epoch, {r.TokensPerSecond:N0} tokens/s, peak {r.PeakMb:N0} MB, {r.TotalSeconds:F0} s");
+
+    private static string Build(string data, bool quick, List<Row> rows, string arguments, double seconds)
+    {
+        static string F(double? v, string format) => v is double x ? x.ToString(format, System.Globalization.CultureInfo.InvariantCulture) : "–";
+        var sb = new StringBuilder();
+        sb.AppendLine("<!-- begin sasrec (generated by test/MLNet.DeepRec.Benchmarks; do not edit by hand) -->");
+        sb.AppendLine("## Amazon Games: SASRec next-item recommendation (issue 5)");
+        sb.AppendLine();
+        sb.AppendLine($"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; libtorch {TorchSharp.torch.__version__} CPU, {TorchSharp.torch.get_num_threads()} threads. Whole run: {seconds / 60:F1} min.");
+        sb.AppendLine($"- Data: `{Path.GetFileName(data)}` (Amazon Games as in the SASRec paper; {rows[0].Sampled.UserCount:N0} test users, {rows[0].Sampled.ItemCount:N0} items). Split: leave-one-out, the last item of each user is the test item, the one before the validation item (the paper's protocol). SASRec scores the test item with the user's training + validation items as history; early stopping on validation NDCG@10 (sampled, 100 negatives), best epoch's weights kept.");
+        sb.AppendLine($"- Command: `dotnet run --project test/MLNet.DeepRec.Benchmarks -c Release -- {arguments}`{(quick ? " (quick mode: few epochs, a smoke run, not the reference figures)" : "")}");
+        sb.AppendLine();
+        sb.AppendLine("| Model | Settings | HR@10 sampled (100 neg.) | NDCG@10 sampled (100 neg.) | HR@10 full ranking | NDCG@10 full ranking | epochs run (best) | s/epoch | tokens/s | peak RSS MB | train s |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| SASRec (paper, Kang & McAuley 2018) | 200 epochs, BCE | 0.7410 | 0.5360 | – | – | – | – | – | – | – |");
+        foreach (var r in rows)
+            sb.AppendLine($"| {r.Model} | {r.Settings} | {r.Sampled.HitRate:F4} | {r.Sampled.Ndcg:F4} | {r.Full.HitRate:F4} | {r.Full.Ndcg:F4} | {(r.Epochs == 0 ? "–" : $"{r.Epochs} ({r.BestEpoch})")} | {F(r.SecondsPerEpoch, "F1")} | {F(r.TokensPerSecond, "N0")} | {r.PeakMb:N0} | {r.TotalSeconds:F0} |");
+        var bce = rows.FirstOrDefault(r => r.Model.Contains("BCE", StringComparison.Ordinal));
+        var best = rows.Where(r => r.Model.StartsWith("SASRec", StringComparison.Ordinal)).OrderByDescending(r => r.Full.Ndcg).FirstOrDefault();
+        sb.AppendLine();
+        if (bce != null && best != null && bce.Full.Ndcg > 0)
+            sb.AppendLine($"Full ranking: the best loss ({best.Model}) reaches NDCG@10 {best.Full.Ndcg:F4} against {bce.Full.Ndcg:F4} for the paper's BCE, {100 * (best.Full.Ndcg / bce.Full.Ndcg - 1):F0}% relative (target ≥ 20%).");
+        sb.AppendLine();
+        sb.AppendLine("Sampled: the test item ranked among 100 random items the user has not interacted with in training (SASRec paper protocol). Full ranking: among all items minus the user's training items. Ties count against the model. s/epoch: mean training time of the epochs after the first (validation excluded). Tokens: non-padding target positions per epoch. Peak RSS: the process's largest resident set sampled every 50 ms during that model's training and evaluation (the data and earlier models included). The machine is shared with other jobs; timings can be disturbed.");
+        sb.AppendLine("<!-- end sasrec -->");
+        return sb.ToString();
+    }
+
+    /// <summary>Samples the process's resident set every 50 ms and keeps the maximum.</summary>
+    private sealed class PeakMemory : IDisposable
+    {
+        private readonly Timer _timer;
+        private long _peak;
+
+        public PeakMemory()
+        {
+            Sample();
+            _timer = new Timer(_ => Sample(), null, 0, 50);
+        }
+
+        public double PeakMb { get { Sample(); return Interlocked.Read(ref _peak) / 1048576.0; } }
+
+        private void Sample()
+        {
+            long rss = CurrentRss();
+            long seen;
+            while (rss > (seen = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, rss, seen) != seen) { }
+        }
+
+        private static long CurrentRss()
+        {
+            try
+            {
+                foreach (var line in File.ReadLines("/proc/self/status"))
+                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+            }
+            catch (IOException) { }
+            using var p = Process.GetCurrentProcess();
+            return p.WorkingSet64;
+        }
+
+        public void Dispose() => _timer.Dispose();
+    }
+}

@@ -1,0 +1,255 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Serving;
+using MLNet.DeepRec.Trainers;
+using NUnit.Framework;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Tests.Sequential;
+
+public class SasRecServingTests
+{
+    public sealed class HistoryRow
+    {
+        public uint[] History { get; set; } = [];
+        public uint ItemKey { get; set; }
+    }
+
+    public sealed class Prediction
+    {
+        public float Score { get; set; }
+        public float Probability { get; set; }
+        public uint[] TopKItems { get; set; } = [];
+        public float[] TopKScores { get; set; } = [];
+    }
+
+    private static SequenceTestData.Keyed D => SequenceTestData.Data;
+    private const int MaxLength = 8, TopK = 5;
+
+    private static readonly Lazy<SasRecTransformer> Shared = new(() =>
+    {
+        var o = SasRecTrainingTests.Small(SasRecLoss.CrossEntropy, epochs: 6);
+        o.MaxLength = MaxLength; o.TopK = TopK; o.HistoryColumnName = "History";
+        return D.Context.DeepRec().Trainers.SasRec(o).Fit(D.Train);
+    });
+
+    internal static SasRecTransformer Model => Shared.Value;
+
+    [OneTimeTearDown]
+    public void TearDown() { if (Shared.IsValueCreated) Shared.Value.Dispose(); }
+
+    // Raw item keys as plain UInt32 (a variable-length vector and a scalar). Not POCO [KeyType] members: ML.NET turns a
+    // scalar key member's value v into key v + 1 (see MlNetFactsTests), which would shift the candidate.
+    private static SchemaDefinition InputDefinition(int itemCount) => SchemaDefinition.Create(typeof(HistoryRow));
+
+    /// <summary>Histories around the edges: empty, shorter than, equal to and longer than L, with unknown keys.</summary>
+    private static List<HistoryRow> EdgeRows(int itemCount)
+    {
+        var rng = new Random(9);
+        var rows = new List<HistoryRow>();
+        foreach (int length in new[] { 0, 1, 3, MaxLength - 1, MaxLength, MaxLength + 1, MaxLength + 7, 3 * MaxLength })
+        {
+            for (int r = 0; r < 3; r++)
+            {
+                var h = Enumerable.Range(0, length).Select(_ => (uint)rng.Next(1, itemCount + 1)).ToArray();
+                if (r == 2 && length > 2) { h[0] = 0; h[length / 2] = (uint)itemCount + 17; } // unknown keys inside
+                rows.Add(new HistoryRow { History = h, ItemKey = (uint)rng.Next(0, itemCount + 3) });           // includes unknown candidates
+            }
+        }
+        return rows;
+    }
+
+    /// <summary>The TorchSharp network's score of (history, item), with the documented input handling.</summary>
+    internal static float TorchScore(SasRecTransformer model, uint[] history, uint item)
+    {
+        var row = new long[model.MaxLength];
+        UserSequences.WriteTail(history.Select(h => h > model.ItemCount ? 0 : (int)h).ToArray(), row);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var hidden = model.Module.LastHidden(tensor(row, dtype: int64).view(1, model.MaxLength));
+        long key = item > model.ItemCount ? 0 : item;
+        return (hidden * model.Module.ItemWeights[key]).sum().item<float>();
+    }
+
+    [Test]
+    public void OnnxScoresAndTopKMatchTheTorchSharpNetworkAtEveryEdge()
+    {
+        var rows = EdgeRows(Model.ItemCount);
+        var view = D.Context.Data.LoadFromEnumerable(rows, InputDefinition(Model.ItemCount));
+        var predictions = D.Context.Data.CreateEnumerable<Prediction>(Model.Transform(view), reuseRowObject: false).ToList();
+        for (int n = 0; n < rows.Count; n++)
+        {
+            var row = rows[n];
+            var p = predictions[n];
+            string what = $"history [{string.Join(",", row.History)}], item {row.ItemKey}";
+            float expected = TorchScore(Model, row.History, row.ItemKey);
+            Assert.That(float.IsFinite(p.Score), Is.True, what);
+            Assert.That(p.Score, Is.EqualTo(expected).Within(1e-4f + 1e-4f * Math.Abs(expected)), what);
+            Assert.That(p.Probability, Is.EqualTo(1f / (1f + MathF.Exp(-p.Score))).Within(1e-5f), what);
+            var recommended = Model.Recommend(row.History, TopK);
+            Assert.That(p.TopKItems, Is.EqualTo(recommended.Select(r => r.ItemKey).ToArray()), what);
+            Assert.That(p.TopKScores, Is.EqualTo(recommended.Select(r => r.Score).ToArray()).Within(1e-3f), what);
+            var known = row.History.Where(h => h >= 1 && h <= Model.ItemCount).ToHashSet();
+            Assert.That(p.TopKItems.Any(known.Contains), Is.False, "history items are excluded from the top K: " + what);
+        }
+    }
+
+    [Test]
+    public void TruncationPaddingAndUnknownKeysFollowTheDocumentedRules()
+    {
+        int n = Model.ItemCount;
+        var longHistory = Enumerable.Range(1, 3 * MaxLength).Select(i => (uint)(i % n + 1)).ToArray();
+        // Longer than L: only the most recent L items count.
+        Assert.That(TorchScore(Model, longHistory, 3), Is.EqualTo(TorchScore(Model, longHistory[^MaxLength..], 3)).Within(1e-5f));
+        // Unknown keys keep their slot but are masked like padding.
+        Assert.That(TorchScore(Model, new uint[] { 0, 4, (uint)n + 9, 7 }, 3), Is.EqualTo(TorchScore(Model, new uint[] { 0, 4, 0, 7 }, 3)).Within(1e-5f));
+        // Empty history: finite, and the same whatever the (empty) user.
+        var emptyA = Model.Recommend(Array.Empty<uint>(), TopK);
+        var emptyB = Model.Recommend(new uint[] { 0, (uint)n + 1 }, TopK);
+        Assert.That(emptyA.Count, Is.EqualTo(TopK));
+        Assert.That(emptyA.Select(r => r.ItemKey), Is.EqualTo(emptyB.Select(r => r.ItemKey)));
+        Assert.That(emptyA.All(r => float.IsFinite(r.Score)), Is.True);
+        // k larger than the catalogue through Recommend: every eligible item, once.
+        var all = Model.Recommend(new uint[] { 1, 2 }, n + 50);
+        Assert.That(all.Count, Is.EqualTo(n - 2));
+        Assert.That(all.Select(r => r.ItemKey).Distinct().Count(), Is.EqualTo(n - 2));
+    }
+
+    [Test]
+    public void SavedModelLoadsInAFreshContextAndServesOneLiveHistoryInPredictionEngine()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"sasrec-{Guid.NewGuid():N}.zip");
+        try
+        {
+            var def = InputDefinition(Model.ItemCount);
+            var schema = D.Context.Data.LoadFromEnumerable(new List<HistoryRow>(), def).Schema;
+            D.Context.Model.Save(Model, schema, path);
+            var fresh = new MLContext(5);
+            DeepRecServing.RegisterForLoading(fresh);
+            var loaded = fresh.Model.Load(path, out _);
+            Assert.That(loaded, Is.Not.InstanceOf<SasRecTransformer>(), "the saved model is ML.NET's own chain");
+            using var engine = fresh.Model.CreatePredictionEngine<HistoryRow, Prediction>(loaded, inputSchemaDefinition: def);
+            foreach (var row in EdgeRows(Model.ItemCount))
+            {
+                var p = engine.Predict(row);
+                string what = $"history [{string.Join(",", row.History)}], item {row.ItemKey}";
+                Assert.That(p.Score, Is.EqualTo(TorchScore(Model, row.History, row.ItemKey)).Within(1e-4f), what);
+                Assert.That(p.TopKItems, Is.EqualTo(Model.Recommend(row.History, TopK).Select(r => r.ItemKey).ToArray()), what);
+            }
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Test]
+    public void GroupSequencesOrdersByTimestampAndFeedsTheModel()
+    {
+        var ml = D.Context;
+        var histories = ml.DeepRec().Data.GroupSequences(new[] { D.Train, D.Validation }, "UserKey", "ItemKey", "Timestamp", "History");
+        Assert.That(histories.Schema["History"].Type, Is.InstanceOf<VectorDataViewType>());
+        Assert.That(((VectorDataViewType)histories.Schema["History"].Type).ItemType, Is.InstanceOf<KeyDataViewType>());
+        // Events were generated along the planted successor chain and the rows shuffled: in time order, consecutive
+        // items mostly follow the chain.
+        var itemIds = D.Keys.GetOutputSchema(D.All.Schema)["ItemKey"];
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        itemIds.GetKeyValues(ref names);
+        var ids = names.DenseValues().Select(v => int.Parse(v.ToString()[1..])).ToArray();
+        int follows = 0, pairs = 0, rows = 0;
+        using (var cursor = histories.GetRowCursor(histories.Schema))
+        {
+            var getter = cursor.GetGetter<VBuffer<uint>>(histories.Schema["History"]);
+            VBuffer<uint> h = default;
+            while (cursor.MoveNext())
+            {
+                rows++;
+                getter(ref h);
+                var items = h.DenseValues().ToArray();
+                for (int k = 1; k < items.Length; k++, pairs++)
+                    if (ids[items[k] - 1] == SequenceTestData.Next(ids[items[k - 1] - 1])) follows++;
+            }
+        }
+        Assert.That(rows, Is.EqualTo(SequenceTestData.Users));
+        Assert.That(follows / (double)pairs, Is.GreaterThan(0.85), "time order restored from the timestamps");
+
+        // The grouped view is a valid scoring input (candidate item: key 0, i.e. only the top-K columns matter).
+        var withCandidate = ml.Transforms.CustomMapping<NoItem, WithItem>((_, o) => o.ItemKey = 1, null).Fit(histories).Transform(histories);
+        var scored = Model.Transform(withCandidate);
+        var first = ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: false).First();
+        Assert.That(first.TopKItems.Length, Is.EqualTo(TopK));
+        Assert.That(scored.Schema.GetColumnOrNull(SasRecTransformer.TopKItemsColumnName), Is.Not.Null);
+    }
+
+    public sealed class NoItem { }
+    public sealed class WithItem { public uint ItemKey { get; set; } }
+
+    [Test]
+    public void BadInputGivesClearErrors()
+    {
+        var trainers = D.Context.DeepRec().Trainers;
+        var tooMany = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, 1);
+        tooMany.TopK = D.ItemCount + 1;
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => trainers.SasRec(tooMany).Fit(D.Train));
+        Assert.That(e!.Message, Does.Contain("TopK").And.Contain(D.ItemCount.ToString()));
+
+        var missing = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, 1);
+        missing.ItemIdColumnName = "NoSuchColumn";
+        Assert.That(Assert.Throws<ArgumentException>(() => trainers.SasRec(missing).Fit(D.Train))!.Message, Does.Contain("NoSuchColumn"));
+
+        var notKey = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, 1);
+        notKey.ItemIdColumnName = "ItemId"; // text, not a key
+        Assert.That(Assert.Throws<ArgumentException>(() => trainers.SasRec(notKey).Fit(D.Train))!.Message, Does.Contain("MapValueToKey"));
+
+        var heads = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, 1);
+        heads.NumberOfHeads = 3; // 32 is not a multiple of 3
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => trainers.SasRec(heads))!.ParamName, Is.EqualTo("NumberOfHeads"));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => Model.Recommend(new uint[] { 1 }, 0));
+
+        // The scoring schema is checked by the estimator.
+        var estimator = trainers.SasRec(SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, 1));
+        Assert.That(Assert.Throws<ArgumentException>(() => estimator.GetOutputSchema(new SchemaShape(Enumerable.Empty<SchemaShape.Column>())))!.Message, Does.Contain("History"));
+    }
+}
+
+internal static class SasRecServingTestsAccess
+{
+    public static SasRecTransformer Model => SasRecServingTests.Model;
+    public static float TorchScore(SasRecTransformer m, uint[] h, uint i) => SasRecServingTests.TorchScore(m, h, i);
+}
+
+public class SasRecOnnxRuntimeTests
+{
+    /// <summary>Straight ONNX Runtime (no ML.NET): a batch of rows whose histories have T columns, T = 0 included.</summary>
+    private static float[] OrtScores(byte[] model, uint[] history, int rows, int t, uint[] items)
+    {
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(model);
+        using var h = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(history, new long[] { rows, t });
+        using var i = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(items, new long[] { rows, 1 });
+        using var run = new Microsoft.ML.OnnxRuntime.RunOptions();
+        using var results = session.Run(run, new[] { "history", "item_key" }, new[] { h, i }, new[] { "Score" });
+        return results[0].GetTensorDataAsSpan<float>().ToArray();
+    }
+
+    [Test]
+    public void OnnxGraphPadsAndTruncatesBatchedHistoriesOfAnyWidth()
+    {
+        var model = SasRecServingTestsAccess.Model;
+        int l = model.MaxLength;
+        foreach (int t in new[] { 0, 1, l - 1, l, l + 5 })
+        {
+            var rng = new Random(t);
+            int rows = 3;
+            var history = Enumerable.Range(0, rows * t).Select(_ => (uint)rng.Next(0, model.ItemCount + 1)).ToArray();
+            int w = SasRecHistoryWindowMapping.Width;
+            var window = new uint[rows * w];
+            for (int r = 0; r < rows; r++) history.AsSpan(r * t, t).CopyTo(window.AsSpan(r * w + w - t, t));
+            var items = new uint[] { 1, 2, (uint)model.ItemCount };
+            var scores = OrtScores(model.OnnxModel, window, rows, w, items);
+            for (int r = 0; r < rows; r++)
+            {
+                float expected = SasRecServingTestsAccess.TorchScore(model, history.AsSpan(r * t, t).ToArray(), items[r]);
+                Assert.That(scores[r], Is.EqualTo(expected).Within(1e-4f + 1e-4f * Math.Abs(expected)), $"T = {t}, row {r}");
+            }
+        }
+    }
+}
