@@ -13,8 +13,8 @@ internal sealed class NeuMFModule : CollaborativeModule
 {
     public NeuMFModule(int userCount, int itemCount, int factors, IReadOnlyList<int> mlpLayers) : base("NeuMF", userCount, itemCount)
     {
-        gmf = new GmfModule(userCount, itemCount, factors);
-        mlp = new MlpModule(userCount, itemCount, mlpLayers);
+        gmf = new GmfModule(userCount, itemCount, factors, withOutputLayer: false);
+        mlp = new MlpModule(userCount, itemCount, mlpLayers, withOutputLayer: false);
         output = nn.Linear(factors + mlpLayers[^1], 1);
         RegisterComponents();
     }

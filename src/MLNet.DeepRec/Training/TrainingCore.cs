@@ -56,7 +56,7 @@ internal static class TrainingCore
     {
         if (options.NumberOfThreads > 0) torch.set_num_threads(options.NumberOfThreads);
         var module = objective.Module;
-        using var optimizer = CreateOptimizer(module, options);
+        using var optimizer = StepOptimizer.Create(module, options);
         using var generator = new Generator((ulong)options.Seed, device.type == DeviceType.CUDA ? device : null);
         using var ch = host.Start("Training");
         using var progress = host.StartProgressChannel("Training");
@@ -89,20 +89,23 @@ internal static class TrainingCore
                     var data = source.PrepareEpoch(epoch, generator);
                     samples = data.SampleCount;
                     if (samples == 0) throw new InvalidOperationException("The training data produced no samples for an epoch.");
-                    using var lossSum = zeros(1, dtype: float64, device: device);
+                    double lossSum = 0;
+                    using var lossOnDevice = device.type == DeviceType.CPU ? null : zeros(1, dtype: float32, device: device);
                     for (long start = 0; start < samples; start += options.BatchSize)
                     {
                         options.CancellationToken.ThrowIfCancellationRequested();
                         using var stepScope = NewDisposeScope();
                         long count = Math.Min(options.BatchSize, samples - start);
                         var loss = objective.ComputeLoss(data.Slice(start, count));
-                        optimizer.zero_grad();
+                        optimizer.ZeroGrad();
                         loss.backward();
-                        optimizer.step();
-                        // Accumulated on the device: no host synchronisation per step.
-                        using (no_grad()) lossSum.add_(loss.detach().to(float64) * count);
+                        optimizer.Step();
+                        // On the CPU one scalar read per step is the cheapest; on a GPU it would synchronise every step,
+                        // so there the sum stays on the device.
+                        if (lossOnDevice is null) lossSum += loss.item<float>() * (double)count;
+                        else lossOnDevice.add_(loss.detach(), alpha: count);
                     }
-                    meanLoss = lossSum.item<double>() / samples;
+                    meanLoss = (lossOnDevice is null ? lossSum : lossOnDevice.item<float>()) / samples;
                 }
                 if (double.IsNaN(meanLoss) || double.IsInfinity(meanLoss))
                     throw new InvalidOperationException($"Training diverged at epoch {epoch} (loss = {meanLoss}). Lower the LearningRate or raise L2Regularization.");
@@ -152,14 +155,6 @@ internal static class TrainingCore
         }
         return new TrainingReport(epochs, validation?.Name, bestEpoch == 0 ? null : bestEpoch, total.Elapsed.TotalSeconds);
     }
-
-    private static optim.Optimizer CreateOptimizer(nn.Module module, DeepRecTrainerOptionsBase o) => o.Optimizer switch
-    {
-        DeepRecOptimizer.Adam => optim.Adam(module.parameters(), lr: o.LearningRate, weight_decay: o.L2Regularization),
-        DeepRecOptimizer.Adagrad => optim.Adagrad(module.parameters(), lr: o.LearningRate, weight_decay: o.L2Regularization),
-        DeepRecOptimizer.Sgd => optim.SGD(module.parameters(), o.LearningRate, weight_decay: o.L2Regularization),
-        _ => throw new ArgumentOutOfRangeException(nameof(o.Optimizer), o.Optimizer, "Unknown optimizer."),
-    };
 
     private static void ReplaceSnapshot(ref Dictionary<string, Tensor>? snapshot, nn.Module module)
     {
