@@ -44,4 +44,7 @@ internal sealed class GmfModule : CollaborativeModule
     {
         using (no_grad()) Output.bias!.fill_(logit);
     }
+
+    public override string Kind => "GMF";
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Factors } };
 }

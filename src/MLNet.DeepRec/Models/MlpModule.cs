@@ -77,4 +77,7 @@ internal sealed class MlpModule : CollaborativeModule
     {
         using (no_grad()) Output.bias!.fill_(logit);
     }
+
+    public override string Kind => "MLP";
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["layers"] = Layers.ToArray() };
 }

@@ -59,4 +59,7 @@ internal sealed class NeuMFModule : CollaborativeModule
     {
         using (no_grad()) output.bias!.fill_(logit);
     }
+
+    public override string Kind => "NeuMF";
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Gmf.Factors }, ["layers"] = Mlp.Layers.ToArray() };
 }

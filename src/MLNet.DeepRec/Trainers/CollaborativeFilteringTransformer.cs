@@ -37,7 +37,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     private readonly UserItemSet _seen;
 
     internal CollaborativeFilteringTransformer(MLContext mlContext, string modelName, CollaborativeModule module, Device device,
-        string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report)
+        string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report, OptimizerState? optimizerState = null)
         : base(mlContext, BuildOnnx(modelName, module), new Dictionary<string, string> { [UserInput] = userColumn, [ItemInput] = itemColumn },
                DeepRecScoreKind.Ranking, null)
     {
@@ -50,6 +50,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         TrainingReport = report;
         UserColumnName = userColumn;
         ItemColumnName = itemColumn;
+        OptimizerState = optimizerState;
     }
 
     /// <summary>"GMF", "MLP", "NeuMF" or "MF".</summary>
@@ -74,6 +75,23 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     public int ItemCount => _module.ItemCount;
 
     internal CollaborativeModule Module => _module;
+    internal UserItemSet Seen => _seen;
+    internal OptimizerState? OptimizerState { get; }
+
+    /// <summary>
+    /// Writes a checkpoint for continued training: weights, hyper-parameters, key vocabularies, Adam's state and the
+    /// training interactions (for excluding seen items). Continue with the trainer's <c>InitialModel</c> option after
+    /// <see cref="LoadCheckpoint"/>. This is not the serving format: for that use <c>mlContext.Model.Save</c> or
+    /// <see cref="DeepRecTransformerBase.ExportOnnx"/>.
+    /// </summary>
+    public void SaveCheckpoint(string path) => CollaborativeCheckpoint.Save(this, path);
+
+    /// <summary>
+    /// Loads a checkpoint written by <see cref="SaveCheckpoint"/> (the network is rebuilt on the CPU). A truncated or
+    /// corrupted file, another kind of file or an unsupported format version gives an <see cref="InvalidDataException"/>;
+    /// the file is only read.
+    /// </summary>
+    public static CollaborativeFilteringTransformer LoadCheckpoint(MLContext mlContext, string path) => CollaborativeCheckpoint.Load(mlContext, path);
 
     /// <inheritdoc/>
     public float[] ScoreCandidates(int[] users, int[] items, int candidatesPerUser) => _scorer.ScoreCandidates(users, items, candidatesPerUser);
@@ -155,7 +173,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     /// <summary>Frees the TorchSharp network and the ONNX Runtime session.</summary>
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _module.Dispose();
+        if (disposing) { _module.Dispose(); OptimizerState?.Dispose(); }
         base.Dispose(disposing);
     }
 

@@ -10,6 +10,19 @@ internal interface IStepOptimizer : IDisposable
     void Step();
 }
 
+/// <summary>
+/// Optimizer state carried across training runs (for resuming): Adam's step count and flat first/second moments.
+/// Only <see cref="DeepRecOptimizer.Adam"/> keeps state; Adagrad and SGD restart from scratch.
+/// </summary>
+internal sealed class OptimizerState : IDisposable
+{
+    public OptimizerState(long step, Tensor firstMoment, Tensor secondMoment) { Step = step; FirstMoment = firstMoment; SecondMoment = secondMoment; }
+    public long Step { get; }
+    public Tensor FirstMoment { get; }
+    public Tensor SecondMoment { get; }
+    public void Dispose() { FirstMoment.Dispose(); SecondMoment.Dispose(); }
+}
+
 internal static class StepOptimizer
 {
     /// <summary>
@@ -96,6 +109,22 @@ internal sealed class FlatAdam : IStepOptimizer
         double biasCorrection2 = 1 - Math.Pow(_beta2, _step);
         var denominator = _expSq.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(_eps);
         _parameters.addcdiv_(_exp, denominator, value: -_lr / biasCorrection1);
+    }
+
+    /// <summary>A detached copy of the moments and step count.</summary>
+    public OptimizerState ExportState() => new(_step, _exp.detach().clone().cpu(), _expSq.detach().clone().cpu());
+
+    /// <summary>Continues from a saved state; returns false (state ignored) when it belongs to differently shaped parameters.</summary>
+    public bool TryImportState(OptimizerState state)
+    {
+        if (state.FirstMoment.numel() != _exp.numel() || state.SecondMoment.numel() != _expSq.numel()) return false;
+        using (no_grad())
+        {
+            _exp.copy_(state.FirstMoment);
+            _expSq.copy_(state.SecondMoment);
+        }
+        _step = state.Step;
+        return true;
     }
 
     public void Dispose()

@@ -53,12 +53,28 @@ internal static class TrainingCore
 {
     public static TrainingReport Train<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
         DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation)
+        => Train(host, objective, source, options, device, validation, null, out _);
+
+    /// <summary>
+    /// As above, resuming Adam from <paramref name="initialState"/> when its shapes match, and returning the final
+    /// optimizer state (Adam only) for checkpoints.
+    /// </summary>
+    public static TrainingReport Train<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
+        DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation, OptimizerState? initialState, out OptimizerState? finalState)
     {
         if (options.NumberOfThreads > 0) torch.set_num_threads(options.NumberOfThreads);
         var module = objective.Module;
         using var optimizer = StepOptimizer.Create(module, options);
+        finalState = null;
         using var generator = new Generator((ulong)options.Seed, device.type == DeviceType.CUDA ? device : null);
         using var ch = host.Start("Training");
+        if (initialState != null)
+        {
+            bool resumed = optimizer is FlatAdam adam && adam.TryImportState(initialState);
+            ch.Info(MessageSensitivity.None, "{0}", resumed
+                ? $"Resuming Adam from step {initialState.Step}."
+                : "The saved optimizer state does not fit this run (other optimizer or changed vocabulary); the optimizer starts afresh.");
+        }
         using var progress = host.StartProgressChannel("Training");
 
         var epochs = new List<EpochReport>();
@@ -83,10 +99,11 @@ internal static class TrainingCore
                 var watch = Stopwatch.StartNew();
                 module.train();
                 long samples;
-                double meanLoss;
+                double meanLoss, dataSeconds;
                 using (var epochScope = NewDisposeScope())
                 {
                     var data = source.PrepareEpoch(epoch, generator);
+                    dataSeconds = watch.Elapsed.TotalSeconds;
                     samples = data.SampleCount;
                     if (samples == 0) throw new InvalidOperationException("The training data produced no samples for an epoch.");
                     double lossSum = 0;
@@ -129,7 +146,7 @@ internal static class TrainingCore
                     else epochsWithoutImprovement++;
                 }
 
-                var report = new EpochReport(epoch, meanLoss, metric, trainSeconds, watch.Elapsed.TotalSeconds, samples / trainSeconds);
+                var report = new EpochReport(epoch, meanLoss, metric, trainSeconds, watch.Elapsed.TotalSeconds, samples / trainSeconds, dataSeconds);
                 epochs.Add(report);
                 string metricText = metric == null ? "" : $", validation {validation!.Name} = {metric:F4}{(improved ? " (best)" : "")}";
                 ch.Info(MessageSensitivity.None, "{0}", $"Epoch {epoch}/{options.NumberOfEpochs}: loss = {meanLoss:F5}{metricText}, {trainSeconds:F2} s, {report.SamplesPerSecond:N0} samples/s");
@@ -153,6 +170,7 @@ internal static class TrainingCore
             if (best != null) foreach (var t in best.Values) t.Dispose();
             module.eval();
         }
+        if (optimizer is FlatAdam trained) finalState = trained.ExportState();
         return new TrainingReport(epochs, validation?.Name, bestEpoch == 0 ? null : bestEpoch, total.Elapsed.TotalSeconds);
     }
 
@@ -179,7 +197,8 @@ internal static class TrainingCore
 /// <param name="TrainSeconds">Seconds spent in training steps (data preparation included, validation excluded).</param>
 /// <param name="TotalSeconds">Seconds for the whole epoch including validation.</param>
 /// <param name="SamplesPerSecond">Training samples per second over <paramref name="TrainSeconds"/>.</param>
-public sealed record EpochReport(int Epoch, double Loss, double? ValidationMetric, double TrainSeconds, double TotalSeconds, double SamplesPerSecond);
+/// <param name="DataSeconds">Seconds spent preparing the epoch's data (negative sampling, shuffling), part of <paramref name="TrainSeconds"/>.</param>
+public sealed record EpochReport(int Epoch, double Loss, double? ValidationMetric, double TrainSeconds, double TotalSeconds, double SamplesPerSecond, double DataSeconds);
 
 /// <summary>The history of a training run.</summary>
 /// <param name="Epochs">One entry per completed epoch.</param>
