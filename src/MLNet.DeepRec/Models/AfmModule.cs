@@ -26,8 +26,6 @@ internal sealed class AfmModule : FieldFeatureModule
         for (int i = 0; i < slotCount; i++)
             for (int j = i + 1; j < slotCount; j++) { rows.Add(i); cols.Add(j); }
         PairRows = rows.ToArray(); PairColumns = cols.ToArray();
-        pair_rows = tensor(PairRows, dtype: int64);
-        pair_cols = tensor(PairColumns, dtype: int64);
         attention = nn.Linear(factors, attentionSize);
         attention_h = nn.Linear(attentionSize, 1, hasBias: false);
         projection = nn.Linear(factors, 1, hasBias: false);
@@ -48,8 +46,6 @@ internal sealed class AfmModule : FieldFeatureModule
     public long[] PairRows { get; }
     public long[] PairColumns { get; }
     public int PairCount => PairRows.Length;
-    private readonly Tensor pair_rows;
-    private readonly Tensor pair_cols;
     private readonly Linear attention;
     private readonly Linear attention_h;
     private readonly Linear projection;
@@ -59,11 +55,22 @@ internal sealed class AfmModule : FieldFeatureModule
     /// <summary>Pairwise products (vᵢ∘vⱼ)xᵢxⱼ [N,P,k] and attention weights [N,P] (no dropout applied).</summary>
     private (Tensor Pairs, Tensor Weights) Attend(Tensor scaled, Tensor values)
     {
-        var pairs = scaled.index_select(1, pair_rows) * scaled.index_select(1, pair_cols);
+        // Pairs (i, j > i) in row-major order, built from slices: the backward of narrow/cat is cheap, unlike that of
+        // index_select along dimension 1 (a serial index_add on the CPU, observed ~10x slower here).
+        var pairs = PairProducts(scaled);
         var scores = attention_h.call(nn.functional.relu(attention.call(pairs))).squeeze(-1);
-        var inactive = (values.index_select(1, pair_rows) * values.index_select(1, pair_cols)).eq(0);
+        var inactive = PairProducts(values).eq(0);
         var weights = nn.functional.softmax(scores.masked_fill(inactive, MaskedScore), 1);
         return (pairs, weights);
+    }
+
+    /// <summary>x[:, i] * x[:, j] for every i &lt; j, in <see cref="PairRows"/> order, along dimension 1.</summary>
+    private Tensor PairProducts(Tensor x)
+    {
+        var parts = new Tensor[SlotCount - 1];
+        for (int i = 0; i < SlotCount - 1; i++)
+            parts[i] = x.narrow(1, i, 1) * x.narrow(1, i + 1, SlotCount - i - 1);
+        return parts.Length == 1 ? parts[0] : cat(parts, 1);
     }
 
     protected override Tensor Interaction(Tensor scaled, Tensor values)
