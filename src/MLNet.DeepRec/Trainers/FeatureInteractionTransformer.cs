@@ -107,7 +107,9 @@ public class FeatureInteractionTransformer : DeepRecTransformerBase
         g.AddOutput("Score", OnnxElementType.Float, -1, 1);
         if (task == FeatureInteractionTask.BinaryClassification)
         {
-            g.Node("Sigmoid", new[] { output }, outputName: "Probability");
+            // Clipped away from exactly 0 and 1: a float sigmoid saturates beyond |logit| ≈ 17, and ML.NET's log-loss
+            // of a confident mistake would then be infinite.
+            g.Node("Clip", new[] { g.Sigmoid(output), g.ConstFloat(1e-7f), g.ConstFloat(1 - 1e-7f) }, outputName: "Probability");
             g.AddOutput("Probability", OnnxElementType.Float, -1, 1);
         }
         return g.Build(new Dictionary<string, string>
