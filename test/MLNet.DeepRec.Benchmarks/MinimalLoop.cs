@@ -12,6 +12,14 @@ namespace MLNet.DeepRec.Benchmarks;
 /// </summary>
 internal static class MinimalLoop
 {
+    /// <summary>Same-sized network as a trained model (its kind and hyper-parameters), freshly initialised.</summary>
+    public static double SamplesPerSecond(CollaborativeModule like, long samplesPerEpoch, int batchSize, int seed, bool fusedAdam = false)
+    {
+        random.manual_seed(seed);
+        using var module = CollaborativeModule.Create(like.Kind, like.UserCount, like.ItemCount, like.HyperParameters);
+        return Measure(module, like.UserCount, like.ItemCount, samplesPerEpoch, batchSize, fusedAdam);
+    }
+
     public static double SamplesPerSecond(string model, int userCount, int itemCount, long samplesPerEpoch, int batchSize, int seed, bool fusedAdam = false)
     {
         random.manual_seed(seed);
@@ -22,6 +30,11 @@ internal static class MinimalLoop
             "MLP" => new MlpModule(userCount, itemCount, new[] { 64, 32, 16, 8 }),
             _ => new NeuMFModule(userCount, itemCount, 8, new[] { 64, 32, 16, 8 }),
         };
+        return Measure(module, userCount, itemCount, samplesPerEpoch, batchSize, fusedAdam);
+    }
+
+    private static double Measure(CollaborativeModule module, int userCount, int itemCount, long samplesPerEpoch, int batchSize, bool fusedAdam)
+    {
         using var users = randint(1, userCount + 1, new long[] { samplesPerEpoch }, dtype: int64);
         using var items = randint(1, itemCount + 1, new long[] { samplesPerEpoch }, dtype: int64);
         using var labels = (rand(samplesPerEpoch) < 0.2).to(float32);
