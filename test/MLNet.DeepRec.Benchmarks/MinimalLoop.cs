@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,7 +12,15 @@ namespace MLNet.DeepRec.Benchmarks;
 /// </summary>
 internal static class MinimalLoop
 {
-    public static double SamplesPerSecond(string model, int userCount, int itemCount, long samplesPerEpoch, int batchSize, int seed)
+    /// <summary>Same-sized network as a trained model (its kind and hyper-parameters), freshly initialised.</summary>
+    public static double SamplesPerSecond(CollaborativeModule like, long samplesPerEpoch, int batchSize, int seed, bool fusedAdam = false)
+    {
+        random.manual_seed(seed);
+        using var module = CollaborativeModule.Create(like.Kind, like.UserCount, like.ItemCount, like.HyperParameters);
+        return Measure(module, like.UserCount, like.ItemCount, samplesPerEpoch, batchSize, fusedAdam);
+    }
+
+    public static double SamplesPerSecond(string model, int userCount, int itemCount, long samplesPerEpoch, int batchSize, int seed, bool fusedAdam = false)
     {
         random.manual_seed(seed);
         using CollaborativeModule module = model switch
@@ -21,10 +30,15 @@ internal static class MinimalLoop
             "MLP" => new MlpModule(userCount, itemCount, new[] { 64, 32, 16, 8 }),
             _ => new NeuMFModule(userCount, itemCount, 8, new[] { 64, 32, 16, 8 }),
         };
+        return Measure(module, userCount, itemCount, samplesPerEpoch, batchSize, fusedAdam);
+    }
+
+    private static double Measure(CollaborativeModule module, int userCount, int itemCount, long samplesPerEpoch, int batchSize, bool fusedAdam)
+    {
         using var users = randint(1, userCount + 1, new long[] { samplesPerEpoch }, dtype: int64);
         using var items = randint(1, itemCount + 1, new long[] { samplesPerEpoch }, dtype: int64);
         using var labels = (rand(samplesPerEpoch) < 0.2).to(float32);
-        using var optimizer = optim.Adam(module.parameters(), lr: 0.001);
+        using IStepOptimizer optimizer = fusedAdam ? new FlatAdam(module.parameters().ToList(), 0.001, 0) : new TorchAdam(module);
         module.train();
         // One warm-up pass over 10% of the data, then one timed epoch.
         Run(module, optimizer, users, items, labels, batchSize, samplesPerEpoch / 10);
@@ -33,16 +47,26 @@ internal static class MinimalLoop
         return samplesPerEpoch / watch.Elapsed.TotalSeconds;
     }
 
-    private static void Run(CollaborativeModule module, optim.Optimizer optimizer, Tensor users, Tensor items, Tensor labels, int batchSize, long count)
+    private static void Run(CollaborativeModule module, IStepOptimizer optimizer, Tensor users, Tensor items, Tensor labels, int batchSize, long count)
     {
         for (long start = 0; start < count; start += batchSize)
         {
             using var scope = NewDisposeScope();
             long n = Math.Min(batchSize, count - start);
             var loss = nn.functional.binary_cross_entropy_with_logits(module.call(users.narrow(0, start, n), items.narrow(0, start, n)), labels.narrow(0, start, n));
-            optimizer.zero_grad();
+            optimizer.ZeroGrad();
             loss.backward();
-            optimizer.step();
+            optimizer.Step();
         }
+    }
+
+    /// <summary>TorchSharp's own Adam, as a hand-written script would use it.</summary>
+    private sealed class TorchAdam : IStepOptimizer
+    {
+        private readonly optim.Optimizer _adam;
+        public TorchAdam(nn.Module module) => _adam = optim.Adam(module.parameters(), lr: 0.001);
+        public void ZeroGrad() => _adam.zero_grad();
+        public void Step() => _adam.step();
+        public void Dispose() => _adam.Dispose();
     }
 }

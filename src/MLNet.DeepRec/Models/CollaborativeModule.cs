@@ -24,6 +24,27 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Number of item keys (embedding rows are ItemCount + 1).</summary>
     public int ItemCount { get; }
 
+    /// <summary>"GMF", "MLP", "NeuMF" or "MF": what a checkpoint records to rebuild the network.</summary>
+    public abstract string Kind { get; }
+
+    /// <summary>The architecture's sizes (e.g. factors, layer widths), recorded in checkpoints.</summary>
+    public abstract IReadOnlyDictionary<string, int[]> HyperParameters { get; }
+
+    /// <summary>Rebuilds an (untrained) network of a checkpointed kind.</summary>
+    public static CollaborativeModule Create(string kind, int userCount, int itemCount, IReadOnlyDictionary<string, int[]> hp)
+    {
+        int[] Get(string key) => hp.TryGetValue(key, out var v) && v.Length > 0
+            ? v : throw new InvalidDataException($"The checkpoint of a {kind} model lacks the hyper-parameter '{key}'.");
+        return kind switch
+        {
+            "GMF" => new GmfModule(userCount, itemCount, Get("factors")[0]),
+            "MLP" => new MlpModule(userCount, itemCount, Get("layers")),
+            "NeuMF" => new NeuMFModule(userCount, itemCount, Get("factors")[0], Get("layers")),
+            "MF" => new DotProductMFModule(userCount, itemCount, Get("factors")[0]),
+            _ => throw new InvalidDataException($"Unknown model kind '{kind}' in the checkpoint."),
+        };
+    }
+
     /// <summary>Logits for pairs: <paramref name="users"/> and <paramref name="items"/> are int64 [n]; returns [n].</summary>
     public abstract override Tensor forward(Tensor users, Tensor items);
 
@@ -66,20 +87,11 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// </summary>
     public abstract string ExportOnnx(OnnxGraphBuilder graph, string users, string items);
 
-    /// <summary>Adds a tensor's values as an initializer (copied to the CPU).</summary>
-    protected static string Weights(OnnxGraphBuilder graph, string name, Tensor t)
-    {
-        using var c = t.detach().to(float32).cpu().contiguous();
-        return graph.AddInitializer(name, c.data<float>().ToArray(), c.shape);
-    }
+    /// <summary>Adds a tensor's values as an initializer (see <see cref="TorchOnnxExtensions.AddWeights"/>).</summary>
+    protected static string Weights(OnnxGraphBuilder graph, string name, Tensor t) => graph.AddWeights(name, t);
 
-    /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer.</summary>
-    protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x)
-    {
-        using var wt = layer.weight!.t();
-        string y = graph.MatMul(x, Weights(graph, prefix + ".weight_t", wt));
-        return layer.bias is null ? y : graph.Add(y, Weights(graph, prefix + ".bias", layer.bias));
-    }
+    /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer (see <see cref="TorchOnnxExtensions.Linear"/>).</summary>
+    protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x) => graph.Linear(prefix, layer, x);
 
     /// <summary>An embedding table with one extra row for key 0, initialised N(0, std²) as in the NCF paper.</summary>
     protected static Embedding KeyEmbedding(int keyCount, int dimension, double std = 0.01)

@@ -58,4 +58,7 @@ internal sealed class DotProductMFModule : CollaborativeModule
     {
         using (no_grad()) global_bias.fill_(logit);
     }
+
+    public override string Kind => "MF";
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Factors } };
 }

@@ -9,12 +9,13 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal sealed class GmfModule : CollaborativeModule
 {
-    public GmfModule(int userCount, int itemCount, int factors) : base("GMF", userCount, itemCount)
+    public GmfModule(int userCount, int itemCount, int factors, bool withOutputLayer = true) : base("GMF", userCount, itemCount)
     {
         Factors = factors;
         user_embedding = KeyEmbedding(userCount, factors);
         item_embedding = KeyEmbedding(itemCount, factors);
-        output = nn.Linear(factors, 1);
+        // As a NeuMF branch the model has no output layer of its own (an unused parameter would still be decayed).
+        if (withOutputLayer) output = nn.Linear(factors, 1);
         RegisterComponents();
     }
 
@@ -23,8 +24,8 @@ internal sealed class GmfModule : CollaborativeModule
     public Embedding UserEmbedding => user_embedding;
     private readonly Embedding item_embedding;
     public Embedding ItemEmbedding => item_embedding;
-    private readonly Linear output;
-    public Linear Output => output;
+    private readonly Linear? output;
+    public Linear Output => output ?? throw new InvalidOperationException("This module is a NeuMF branch without an output layer.");
 
     /// <summary>The element-wise product p_u ⊙ q_i, NeuMF's GMF branch.</summary>
     public Tensor Interaction(Tensor users, Tensor items) => UserEmbedding.call(users) * ItemEmbedding.call(items);
@@ -41,6 +42,9 @@ internal sealed class GmfModule : CollaborativeModule
 
     public override void InitializeOutputBias(double logit)
     {
-        using (no_grad()) output.bias!.fill_(logit);
+        using (no_grad()) Output.bias!.fill_(logit);
     }
+
+    public override string Kind => "GMF";
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Factors } };
 }

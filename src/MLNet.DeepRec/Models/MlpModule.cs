@@ -11,7 +11,7 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal sealed class MlpModule : CollaborativeModule
 {
-    public MlpModule(int userCount, int itemCount, IReadOnlyList<int> layers) : base("MLP", userCount, itemCount)
+    public MlpModule(int userCount, int itemCount, IReadOnlyList<int> layers, bool withOutputLayer = true) : base("MLP", userCount, itemCount)
     {
         Layers = layers.ToArray();
         int embedding = Layers[0] / 2;
@@ -34,7 +34,8 @@ internal sealed class MlpModule : CollaborativeModule
             stack.Add(nn.ReLU());
         }
         tower = nn.Sequential(stack);
-        output = nn.Linear(Layers[^1], 1);
+        // As a NeuMF branch the model has no output layer of its own (an unused parameter would still be decayed).
+        if (withOutputLayer) output = nn.Linear(Layers[^1], 1);
         RegisterComponents();
     }
 
@@ -45,8 +46,8 @@ internal sealed class MlpModule : CollaborativeModule
     public Embedding ItemEmbedding => item_embedding;
     private readonly Sequential tower;
     public Sequential Tower => tower;
-    private readonly Linear output;
-    public Linear Output => output;
+    private readonly Linear? output;
+    public Linear Output => output ?? throw new InvalidOperationException("This module is a NeuMF branch without an output layer.");
 
     /// <summary>The last hidden layer of the tower, NeuMF's MLP branch.</summary>
     public Tensor Hidden(Tensor users, Tensor items) =>
@@ -74,6 +75,9 @@ internal sealed class MlpModule : CollaborativeModule
 
     public override void InitializeOutputBias(double logit)
     {
-        using (no_grad()) output.bias!.fill_(logit);
+        using (no_grad()) Output.bias!.fill_(logit);
     }
+
+    public override string Kind => "MLP";
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["layers"] = Layers.ToArray() };
 }

@@ -13,8 +13,8 @@ internal sealed class NeuMFModule : CollaborativeModule
 {
     public NeuMFModule(int userCount, int itemCount, int factors, IReadOnlyList<int> mlpLayers) : base("NeuMF", userCount, itemCount)
     {
-        gmf = new GmfModule(userCount, itemCount, factors);
-        mlp = new MlpModule(userCount, itemCount, mlpLayers);
+        gmf = new GmfModule(userCount, itemCount, factors, withOutputLayer: false);
+        mlp = new MlpModule(userCount, itemCount, mlpLayers, withOutputLayer: false);
         output = nn.Linear(factors + mlpLayers[^1], 1);
         RegisterComponents();
     }
@@ -59,4 +59,7 @@ internal sealed class NeuMFModule : CollaborativeModule
     {
         using (no_grad()) output.bias!.fill_(logit);
     }
+
+    public override string Kind => "NeuMF";
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Gmf.Factors }, ["layers"] = Mlp.Layers.ToArray() };
 }

@@ -37,7 +37,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     private readonly UserItemSet _seen;
 
     internal CollaborativeFilteringTransformer(MLContext mlContext, string modelName, CollaborativeModule module, Device device,
-        string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report)
+        string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report, OptimizerState? optimizerState = null)
         : base(mlContext, BuildOnnx(modelName, module), new Dictionary<string, string> { [UserInput] = userColumn, [ItemInput] = itemColumn },
                DeepRecScoreKind.Ranking, null)
     {
@@ -50,6 +50,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         TrainingReport = report;
         UserColumnName = userColumn;
         ItemColumnName = itemColumn;
+        OptimizerState = optimizerState;
     }
 
     /// <summary>"GMF", "MLP", "NeuMF" or "MF".</summary>
@@ -74,6 +75,23 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     public int ItemCount => _module.ItemCount;
 
     internal CollaborativeModule Module => _module;
+    internal UserItemSet Seen => _seen;
+    internal OptimizerState? OptimizerState { get; }
+
+    /// <summary>
+    /// Writes a checkpoint for continued training: weights, hyper-parameters, key vocabularies, Adam's state and the
+    /// training interactions (for excluding seen items). Continue with the trainer's <c>InitialModel</c> option after
+    /// <see cref="LoadCheckpoint"/>. This is not the serving format: for that use <c>mlContext.Model.Save</c> or
+    /// <see cref="DeepRecTransformerBase.ExportOnnx"/>.
+    /// </summary>
+    public void SaveCheckpoint(string path) => CollaborativeCheckpoint.Save(this, path);
+
+    /// <summary>
+    /// Loads a checkpoint written by <see cref="SaveCheckpoint"/> (the network is rebuilt on the CPU). A truncated or
+    /// corrupted file, another kind of file or an unsupported format version gives an <see cref="InvalidDataException"/>;
+    /// the file is only read.
+    /// </summary>
+    public static CollaborativeFilteringTransformer LoadCheckpoint(MLContext mlContext, string path) => CollaborativeCheckpoint.Load(mlContext, path);
 
     /// <inheritdoc/>
     public float[] ScoreCandidates(int[] users, int[] items, int candidatesPerUser) => _scorer.ScoreCandidates(users, items, candidatesPerUser);
@@ -155,8 +173,62 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     /// <summary>Frees the TorchSharp network and the ONNX Runtime session.</summary>
     protected override void Dispose(bool disposing)
     {
-        if (disposing) _module.Dispose();
+        if (disposing) { _module.Dispose(); OptimizerState?.Dispose(); }
         base.Dispose(disposing);
+    }
+
+    /// <summary>
+    /// Writes an ONNX graph for retrieval outside ML.NET: input <c>user_key</c> (uint32 [N,1], key 0 or out of range =
+    /// unknown user) and, when <paramref name="withSeenItems"/>, <c>seen_item_keys</c> (uint32 [N,S], padded with 0) whose
+    /// items are excluded; it scores every item and outputs <c>top_item_keys</c> (int64 [N,k], 1-based item keys) and
+    /// <c>top_scores</c> (float [N,k]), best first. Excluded items score −∞, so with fewer than k eligible items the
+    /// tail of the list has −∞ scores.
+    /// </summary>
+    /// <param name="path">Where to write the .onnx file.</param>
+    /// <param name="k">Number of items to return (capped at the catalogue size).</param>
+    /// <param name="withSeenItems">Whether the graph takes the items to exclude as an input.</param>
+    public void ExportTopKOnnx(string path, int k, bool withSeenItems = true)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        File.WriteAllBytes(path, BuildTopKOnnx(k, withSeenItems));
+    }
+
+    internal byte[] BuildTopKOnnx(int k, bool withSeenItems)
+    {
+        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be positive.");
+        int top = Math.Min(k, ItemCount);
+        var g = new OnnxGraphBuilder(ModelName + "_topk");
+        string users = KeyInput(g, UserInput, UserCount);                                   // [N]
+        var all = new long[ItemCount];
+        for (int j = 0; j < all.Length; j++) all[j] = j + 1;
+        string items = g.AddInitializer("all_item_keys", all, 1, ItemCount);                // [1, I]
+        string zero = g.ConstInt64(new long[] { 0 });
+        // Every (user, item) pair by broadcasting: [N,1] + 0·[1,I] and 0·[N,1] + [1,I], flattened.
+        string userColumn = g.Unsqueeze(users, new long[] { 1 });                             // [N, 1]
+        string pairUsers = g.Reshape(g.Add(userColumn, g.Mul(items, zero)), new long[] { -1 });
+        string pairItems = g.Reshape(g.Add(g.Mul(userColumn, zero), items), new long[] { -1 });
+        string scores = g.Reshape(_module.ExportOnnx(g, pairUsers, pairItems), new long[] { -1, ItemCount }); // [N, I]
+        if (withSeenItems)
+        {
+            g.AddInput("seen_item_keys", OnnxElementType.UInt32, -1, -1);
+            string seen = g.Unsqueeze(g.Cast("seen_item_keys", OnnxElementType.Int64), new long[] { 2 });  // [N, S, 1]
+            string hits = g.Cast(g.Equal(seen, g.Unsqueeze(items, new long[] { 0 })), OnnxElementType.Float); // [N, S, I]
+            string seenMask = g.Cast(g.Node("ReduceMax", new[] { hits }, new[] { OnnxAttribute.Ints("axes", new long[] { 1 }), OnnxAttribute.Int("keepdims", 0) }), OnnxElementType.Bool);
+            scores = g.Where(seenMask, g.ConstFloat(float.NegativeInfinity), scores);
+        }
+        var (values, indices) = g.TopK(scores, top, axis: 1);
+        g.Identity(values, "top_scores");
+        g.Node("Add", new[] { indices, g.ConstInt64(new long[] { 1 }) }, outputName: "top_item_keys");
+        g.AddOutput("top_item_keys", OnnxElementType.Int64, -1, top);
+        g.AddOutput("top_scores", OnnxElementType.Float, -1, top);
+        return g.Build(new Dictionary<string, string>
+        {
+            ["deeprec.model_kind"] = ModelName,
+            ["deeprec.graph"] = "top_k",
+            ["deeprec.k"] = top.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["deeprec.user_count"] = UserCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["deeprec.item_count"] = ItemCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
     }
 
     internal static SchemaShape AppendOutputColumns(MLContext mlContext, SchemaShape input) =>

@@ -44,6 +44,15 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
     /// <summary>Sampled negatives per validation interaction (sampled protocol). Default 99.</summary>
     public int ValidationNegatives = 99;
 
+    /// <summary>
+    /// Continue training from this model (e.g. from <see cref="CollaborativeFilteringTransformer.LoadCheckpoint"/>) instead
+    /// of a fresh initialisation. It must be of the same kind with the same sizes. Users and items are matched by their
+    /// original ids (the KeyValues of <c>MapValueToKey</c>): known ones keep their embeddings, new ones get fresh ones,
+    /// and the training interactions of the initial model stay "seen". Adam's state is resumed when the vocabularies
+    /// are unchanged, otherwise it restarts. Default null.
+    /// </summary>
+    public CollaborativeFilteringTransformer? InitialModel;
+
     internal override void Validate()
     {
         base.Validate();
@@ -112,11 +121,24 @@ public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<Collaborat
         random.manual_seed(o.Seed);
         var module = CreateModule(train.UserCount, train.ItemCount);
         bool pretrained = module is NeuMFModule && o is NeuMFTrainer.Options { PretrainedGmf: not null };
-        if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained)
+        if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained && o.InitialModel == null)
             module.InitializeOutputBias(-Math.Log(o.NegativesPerPositive));
+        var vocabulary = new KeyVocabulary(
+            KeyVocabulary.Read(trainData.Schema[o.UserIdColumnName]),
+            KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]));
+        var seenUsers = train.Users;
+        var seenItems = train.Items;
+        OptimizerState? resumeState = null;
+        if (o.InitialModel != null)
+        {
+            var warm = WarmStart.Apply(module, o.InitialModel, vocabulary);
+            (seenUsers, seenItems) = warm.SeenWith(train.Users, train.Items);
+            if (warm.SameVocabulary) resumeState = o.InitialModel.OptimizerState;
+            ch.Info(MessageSensitivity.None, "{0}", $"Continuing from a {o.InitialModel.ModelName} model: {warm.KnownUsers} of {train.UserCount} users and {warm.KnownItems} of {train.ItemCount} items keep their embeddings.");
+        }
         module.to(device);
 
-        var seen = new UserItemSet(train.Users, train.Items, train.UserCount, train.ItemCount);
+        var seen = new UserItemSet(seenUsers, seenItems, train.UserCount, train.ItemCount);
         ValidationMetric? validation = null;
         if (validationData != null)
         {
@@ -129,18 +151,17 @@ public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<Collaborat
         }
 
         TrainingReport report;
-        using (var sampler = new TorchNegativeSampler(train.Users, train.Items, train.UserCount, train.ItemCount, o.NegativeSampling, device))
+        OptimizerState? optimizerState;
+        using (var sampler = new TorchNegativeSampler(seenUsers, seenItems, train.UserCount, train.ItemCount, o.NegativeSampling, device))
         using (var u = tensor(users, dtype: int64, device: device))
         using (var i = tensor(items, dtype: int64, device: device))
         {
             var source = new CollaborativeBatchSource(u, i, sampler, o.NegativesPerPositive, o.Loss);
-            report = TrainingCore.Train(host, new CollaborativeObjective(module, o.Loss), source, o, device, validation);
+            report = TrainingCore.Train(host, new CollaborativeObjective(module, o.Loss), source, o, device, validation, resumeState, out var finalState);
+            optimizerState = finalState;
         }
         module.SetUnknownRowsToMean();
-        var vocabulary = new KeyVocabulary(
-            KeyVocabulary.Read(trainData.Schema[o.UserIdColumnName]),
-            KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]));
-        return new CollaborativeFilteringTransformer(Context, Name, module, device, o.UserIdColumnName, o.ItemIdColumnName, seen, vocabulary, report);
+        return new CollaborativeFilteringTransformer(Context, Name, module, device, o.UserIdColumnName, o.ItemIdColumnName, seen, vocabulary, report, optimizerState);
     }
 
     /// <summary>Adds <c>Score</c> and <c>Probability</c> (Single) after checking the key-typed input columns.</summary>

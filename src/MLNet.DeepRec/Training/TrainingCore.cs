@@ -53,12 +53,28 @@ internal static class TrainingCore
 {
     public static TrainingReport Train<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
         DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation)
+        => Train(host, objective, source, options, device, validation, null, out _);
+
+    /// <summary>
+    /// As above, resuming Adam from <paramref name="initialState"/> when its shapes match, and returning the final
+    /// optimizer state (Adam only) for checkpoints.
+    /// </summary>
+    public static TrainingReport Train<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
+        DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation, OptimizerState? initialState, out OptimizerState? finalState)
     {
         if (options.NumberOfThreads > 0) torch.set_num_threads(options.NumberOfThreads);
         var module = objective.Module;
-        using var optimizer = CreateOptimizer(module, options);
+        using var optimizer = StepOptimizer.Create(module, options);
+        finalState = null;
         using var generator = new Generator((ulong)options.Seed, device.type == DeviceType.CUDA ? device : null);
         using var ch = host.Start("Training");
+        if (initialState != null)
+        {
+            bool resumed = optimizer is FlatAdam adam && adam.TryImportState(initialState);
+            ch.Info(MessageSensitivity.None, "{0}", resumed
+                ? $"Resuming Adam from step {initialState.Step}."
+                : "The saved optimizer state does not fit this run (other optimizer or changed vocabulary); the optimizer starts afresh.");
+        }
         using var progress = host.StartProgressChannel("Training");
 
         var epochs = new List<EpochReport>();
@@ -83,30 +99,30 @@ internal static class TrainingCore
                 var watch = Stopwatch.StartNew();
                 module.train();
                 long samples;
-                double meanLoss;
+                double meanLoss, dataSeconds;
                 using (var epochScope = NewDisposeScope())
                 {
                     var data = source.PrepareEpoch(epoch, generator);
+                    dataSeconds = watch.Elapsed.TotalSeconds;
                     samples = data.SampleCount;
                     if (samples == 0) throw new InvalidOperationException("The training data produced no samples for an epoch.");
-                    using var lossSum = zeros(1, dtype: float64, device: device);
+                    double lossSum = 0;
+                    using var lossOnDevice = device.type == DeviceType.CPU ? null : zeros(1, dtype: float32, device: device);
                     for (long start = 0; start < samples; start += options.BatchSize)
                     {
                         options.CancellationToken.ThrowIfCancellationRequested();
                         using var stepScope = NewDisposeScope();
                         long count = Math.Min(options.BatchSize, samples - start);
                         var loss = objective.ComputeLoss(data.Slice(start, count));
-                        optimizer.zero_grad();
+                        optimizer.ZeroGrad();
                         loss.backward();
-                        optimizer.step();
-                        // Accumulated on the device: no host synchronisation per step.
-                        // The Scalar is held in a local: an implicit long → Scalar temporary can be finalized while
-                        // libtorch still reads it (seen as "Expected false to be true" in Scalar::toDouble).
-                        using (no_grad())
-                        using (var weight = ((double)count).ToScalar())
-                            lossSum.add_(loss.detach().to(float64).mul(weight));
+                        optimizer.Step();
+                        // On the CPU one scalar read per step is the cheapest; on a GPU it would synchronise every step,
+                        // so there the sum stays on the device.
+                        if (lossOnDevice is null) lossSum += loss.item<float>() * (double)count;
+                        else lossOnDevice.add_(loss.detach(), alpha: count);
                     }
-                    meanLoss = lossSum.item<double>() / samples;
+                    meanLoss = (lossOnDevice is null ? lossSum : lossOnDevice.item<float>()) / samples;
                 }
                 if (double.IsNaN(meanLoss) || double.IsInfinity(meanLoss))
                     throw new InvalidOperationException($"Training diverged at epoch {epoch} (loss = {meanLoss}). Lower the LearningRate or raise L2Regularization.");
@@ -130,7 +146,7 @@ internal static class TrainingCore
                     else epochsWithoutImprovement++;
                 }
 
-                var report = new EpochReport(epoch, meanLoss, metric, trainSeconds, watch.Elapsed.TotalSeconds, samples / trainSeconds);
+                var report = new EpochReport(epoch, meanLoss, metric, trainSeconds, watch.Elapsed.TotalSeconds, samples / trainSeconds, dataSeconds);
                 epochs.Add(report);
                 string metricText = metric == null ? "" : $", validation {validation!.Name} = {metric:F4}{(improved ? " (best)" : "")}";
                 ch.Info(MessageSensitivity.None, "{0}", $"Epoch {epoch}/{options.NumberOfEpochs}: loss = {meanLoss:F5}{metricText}, {trainSeconds:F2} s, {report.SamplesPerSecond:N0} samples/s");
@@ -154,16 +170,9 @@ internal static class TrainingCore
             if (best != null) foreach (var t in best.Values) t.Dispose();
             module.eval();
         }
+        if (optimizer is FlatAdam trained) finalState = trained.ExportState();
         return new TrainingReport(epochs, validation?.Name, bestEpoch == 0 ? null : bestEpoch, total.Elapsed.TotalSeconds);
     }
-
-    private static optim.Optimizer CreateOptimizer(nn.Module module, DeepRecTrainerOptionsBase o) => o.Optimizer switch
-    {
-        DeepRecOptimizer.Adam => optim.Adam(module.parameters(), lr: o.LearningRate, weight_decay: o.L2Regularization),
-        DeepRecOptimizer.Adagrad => optim.Adagrad(module.parameters(), lr: o.LearningRate, weight_decay: o.L2Regularization),
-        DeepRecOptimizer.Sgd => optim.SGD(module.parameters(), o.LearningRate, weight_decay: o.L2Regularization),
-        _ => throw new ArgumentOutOfRangeException(nameof(o.Optimizer), o.Optimizer, "Unknown optimizer."),
-    };
 
     private static void ReplaceSnapshot(ref Dictionary<string, Tensor>? snapshot, nn.Module module)
     {
@@ -188,7 +197,8 @@ internal static class TrainingCore
 /// <param name="TrainSeconds">Seconds spent in training steps (data preparation included, validation excluded).</param>
 /// <param name="TotalSeconds">Seconds for the whole epoch including validation.</param>
 /// <param name="SamplesPerSecond">Training samples per second over <paramref name="TrainSeconds"/>.</param>
-public sealed record EpochReport(int Epoch, double Loss, double? ValidationMetric, double TrainSeconds, double TotalSeconds, double SamplesPerSecond);
+/// <param name="DataSeconds">Seconds spent preparing the epoch's data (negative sampling, shuffling), part of <paramref name="TrainSeconds"/>.</param>
+public sealed record EpochReport(int Epoch, double Loss, double? ValidationMetric, double TrainSeconds, double TotalSeconds, double SamplesPerSecond, double DataSeconds);
 
 /// <summary>The history of a training run.</summary>
 /// <param name="Epochs">One entry per completed epoch.</param>

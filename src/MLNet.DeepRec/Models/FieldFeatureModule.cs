@@ -1,0 +1,105 @@
+using MLNet.DeepRec.Onnx;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Models;
+
+/// <summary>
+/// Contract of a feature-interaction network (NFM, AFM): for int64 [N, F] global feature indices and float [N, F]
+/// values, ŷ = w₀ + Σᵢ wᵢxᵢ + f(interactions) as a float [N] tensor (a regression value or a logit). Feature tables have
+/// <c>FeatureCount</c> rows; row 0 is the padding feature, which always arrives with x = 0 and so never contributes.
+/// </summary>
+internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
+{
+    protected FieldFeatureModule(string name, int featureCount, int slotCount, int factors) : base(name)
+    {
+        FeatureCount = featureCount;
+        SlotCount = slotCount;
+        Factors = factors;
+        feature_embedding = nn.Embedding(featureCount, factors);
+        feature_bias = nn.Embedding(featureCount, 1);
+        global_bias = nn.Parameter(zeros(1));
+        // Registered here: RegisterComponents in a derived class does not see a base class's private fields.
+        register_module("feature_embedding", feature_embedding);
+        register_module("feature_bias", feature_bias);
+        register_parameter("global_bias", global_bias);
+        using (no_grad())
+        {
+            // N(0, 0.01²) embeddings and zero biases, as in the NFM/AFM reference code.
+            nn.init.normal_(feature_embedding.weight!, 0, 0.01);
+            nn.init.zeros_(feature_bias.weight!);
+        }
+    }
+
+    public int FeatureCount { get; }
+    public int SlotCount { get; }
+    public int Factors { get; }
+
+    private readonly Embedding feature_embedding;
+    private readonly Embedding feature_bias;
+    private readonly Parameter global_bias;
+    public Embedding FeatureEmbedding => feature_embedding;
+
+    /// <summary>The interaction part f(x) of the model: [N] from the value-scaled embeddings xᵢvᵢ [N, F, k] and the values [N, F].</summary>
+    protected abstract Tensor Interaction(Tensor scaledEmbeddings, Tensor values);
+
+    public override Tensor forward(Tensor indices, Tensor values)
+    {
+        var linear = (feature_bias.call(indices).squeeze(-1) * values).sum(1) + global_bias;
+        var scaled = feature_embedding.call(indices) * values.unsqueeze(-1);
+        return linear + Interaction(scaled, values);
+    }
+
+    /// <summary>Extra loss term (e.g. AFM's L2 on the attention weights); null when none.</summary>
+    public virtual Tensor? RegularizationLoss() => null;
+
+    /// <summary>Starts w₀ at the label mean (regression) or the prior log-odds (binary).</summary>
+    public void InitializeGlobalBias(double value)
+    {
+        using (no_grad()) global_bias.fill_(value);
+    }
+
+    /// <summary>Number of trainable scalars.</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel());
+
+    /// <summary>
+    /// Writes the network into <paramref name="g"/>: <paramref name="indices"/> int64 [N,F], <paramref name="values"/>
+    /// float [N,F]; returns the name of the float [N] output.
+    /// </summary>
+    public string ExportOnnx(OnnxGraphBuilder g, string indices, string values)
+    {
+        string bias = g.Reshape(g.Gather(Weights(g, "feature_bias", feature_bias.weight!), indices), new long[] { -1, SlotCount });
+        string linear = g.Add(g.ReduceSum(g.Mul(bias, values), new long[] { 1 }, keepDims: false), Weights(g, "global_bias", global_bias));
+        string embedded = g.Gather(Weights(g, "feature_embedding", feature_embedding.weight!), indices);
+        string scaled = g.Mul(embedded, g.Unsqueeze(values, new long[] { 2 }));
+        return g.Add(linear, InteractionOnnx(g, scaled, values));
+    }
+
+    /// <summary>ONNX of <see cref="Interaction"/>: returns a float [N] name.</summary>
+    protected abstract string InteractionOnnx(OnnxGraphBuilder g, string scaledEmbeddings, string values);
+
+    /// <summary>Adds a tensor's values as an initializer (copied to the CPU).</summary>
+    protected static string Weights(OnnxGraphBuilder graph, string name, Tensor t)
+    {
+        using var c = t.detach().to(float32).cpu().contiguous();
+        return graph.AddInitializer(name, c.data<float>().ToArray(), c.shape);
+    }
+
+    /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer.</summary>
+    protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x)
+    {
+        using var wt = layer.weight!.t();
+        string y = graph.MatMul(x, Weights(graph, prefix + ".weight_t", wt));
+        return layer.bias is null ? y : graph.Add(y, Weights(graph, prefix + ".bias", layer.bias));
+    }
+
+    /// <summary>Batch norm in inference mode, folded into x·scale + shift.</summary>
+    protected static string BatchNormOnnx(OnnxGraphBuilder graph, string prefix, BatchNorm1d bn, string x)
+    {
+        using var _ = no_grad();
+        using var scale = bn.weight! / (bn.running_var! + bn.eps).sqrt();
+        using var shift = bn.bias! - bn.running_mean! * scale;
+        return graph.Add(graph.Mul(x, Weights(graph, prefix + ".scale", scale)), Weights(graph, prefix + ".shift", shift));
+    }
+}

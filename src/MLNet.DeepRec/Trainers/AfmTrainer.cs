@@ -1,0 +1,54 @@
+using Microsoft.ML;
+using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Trainers;
+
+/// <summary>
+/// Attentional Factorization Machine (Xiao et al. 2017) for regression or binary classification over one or more
+/// feature columns (fields): every pair of active features interacts through the element-wise product of their
+/// embeddings, an attention network weighs the pairs, and the attention-pooled vector is projected to the output,
+/// plus the linear part and a global bias. <see cref="AfmTransformer.Explain"/> returns the attention weight of each
+/// feature pair for scored rows.
+/// </summary>
+public sealed class AfmTrainer : FeatureInteractionTrainerBase<AfmTrainer.Options, AfmTransformer>
+{
+    /// <summary>AFM options.</summary>
+    public sealed class Options : FeatureInteractionTrainerOptions
+    {
+        /// <summary>Hidden size t of the attention network. Default 32.</summary>
+        public int AttentionSize = 32;
+
+        /// <summary>Dropout rate on the attention-pooled interaction vector (the paper's dropout). Default 0.3.</summary>
+        public double Dropout = 0.3;
+
+        /// <summary>Dropout rate on the attention weights. Default 0.</summary>
+        public double AttentionDropout;
+
+        /// <summary>λ of the L2 penalty λ‖W‖² on the attention network's weight matrix, added to the loss. Default 0.</summary>
+        public double AttentionL2;
+
+        internal override void Validate()
+        {
+            base.Validate();
+            if (AttentionSize <= 0) throw new ArgumentOutOfRangeException(nameof(AttentionSize), AttentionSize, "AttentionSize must be positive.");
+            CheckDropout(Dropout, nameof(Dropout));
+            CheckDropout(AttentionDropout, nameof(AttentionDropout));
+            if (!(AttentionL2 >= 0) || double.IsInfinity(AttentionL2)) throw new ArgumentOutOfRangeException(nameof(AttentionL2), AttentionL2, "AttentionL2 must be a finite number >= 0.");
+        }
+    }
+
+    internal AfmTrainer(MLContext mlContext, Options options) : base(mlContext, options, "AFM") { }
+
+    private protected override FieldFeatureModule CreateModule(FieldFeatureLayout layout)
+    {
+        if (layout.SlotCount < 2)
+            throw new ArgumentException($"AFM needs at least two active features per row to form pairs; the columns [{string.Join(", ", layout.Columns.Select(c => c.Name))}] give {layout.SlotCount}.");
+        return new AfmModule(layout.FeatureCount, layout.SlotCount, TrainerOptions.Factors, TrainerOptions.AttentionSize,
+            TrainerOptions.AttentionDropout, TrainerOptions.Dropout, TrainerOptions.AttentionL2);
+    }
+
+    private protected override AfmTransformer CreateTransformer(FieldFeatureModule module, FieldFeatureLayout layout, IDataView trainData, TrainingReport report, Device device) =>
+        new(Context, module, layout, TrainerOptions.Task, trainData, report, device);
+}

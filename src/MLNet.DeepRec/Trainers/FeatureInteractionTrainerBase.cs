@@ -1,0 +1,266 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLNet.DeepRec.Trainers;
+
+/// <summary>What a feature-interaction model (NFM, AFM) predicts.</summary>
+public enum FeatureInteractionTask
+{
+    /// <summary>A numeric target (Single label), trained with squared loss; output <c>Score</c>. RMSE is the NFM/AFM papers' metric.</summary>
+    Regression,
+    /// <summary>
+    /// A Boolean label (implicit feedback, CTR), trained with log loss; outputs <c>Score</c> (the logit), <c>Probability</c>
+    /// and <c>PredictedLabel</c>, ready for <c>mlContext.BinaryClassification.Evaluate</c>.
+    /// </summary>
+    BinaryClassification,
+}
+
+/// <summary>Options shared by the feature-interaction trainers (NFM, AFM).</summary>
+/// <remarks>Changed defaults of <see cref="DeepRecTrainerOptionsBase"/>: <c>BatchSize</c> 512, <c>LearningRate</c> 0.002.</remarks>
+public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBase
+{
+    /// <summary>Creates options with the defaults documented on each field.</summary>
+    protected FeatureInteractionTrainerOptions()
+    {
+        BatchSize = 512;
+        LearningRate = 0.002;
+    }
+
+    /// <summary>
+    /// The feature columns; each is a field. A column is either a scalar <c>UInt32</c> key column (from
+    /// <c>MapValueToKey</c>: one categorical feature with x = 1; key 0 = missing/unseen contributes nothing) or a
+    /// known-size <c>Vector&lt;Single&gt;</c> (one-hot or numeric, as ML.NET's <c>FieldAwareFactorizationMachine</c>
+    /// takes: every non-zero element is a feature with x = its value), including a single sparse libFM-style vector
+    /// holding every feature. Default { "Features" }.
+    /// </summary>
+    public string[] FeatureColumnNames = { "Features" };
+
+    /// <summary>Label column: Single for <see cref="FeatureInteractionTask.Regression"/>, Boolean for
+    /// <see cref="FeatureInteractionTask.BinaryClassification"/>. Default "Label".</summary>
+    public string LabelColumnName = "Label";
+
+    /// <summary>Regression (squared loss) or binary classification (log loss). Default <see cref="FeatureInteractionTask.Regression"/>.</summary>
+    public FeatureInteractionTask Task = FeatureInteractionTask.Regression;
+
+    /// <summary>Embedding size k of every feature. Default 64.</summary>
+    public int Factors = 64;
+
+    internal override void Validate()
+    {
+        base.Validate();
+        if (FeatureColumnNames == null || FeatureColumnNames.Length == 0) throw new ArgumentException("FeatureColumnNames must name at least one column.", nameof(FeatureColumnNames));
+        foreach (var name in FeatureColumnNames)
+        {
+            if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("FeatureColumnNames contains an empty name.", nameof(FeatureColumnNames));
+            if (name is "Score" or "Probability" or "PredictedLabel") throw new ArgumentException($"'{name}' is an output column name and cannot be a feature column.", nameof(FeatureColumnNames));
+        }
+        if (FeatureColumnNames.Distinct(StringComparer.Ordinal).Count() != FeatureColumnNames.Length) throw new ArgumentException($"FeatureColumnNames lists a column twice: {string.Join(", ", FeatureColumnNames)}.", nameof(FeatureColumnNames));
+        if (string.IsNullOrWhiteSpace(LabelColumnName)) throw new ArgumentException("LabelColumnName must be set.", nameof(LabelColumnName));
+        if (FeatureColumnNames.Contains(LabelColumnName)) throw new ArgumentException($"The label column '{LabelColumnName}' is also listed as a feature column.", nameof(LabelColumnName));
+        if (!Enum.IsDefined(Task)) throw new ArgumentOutOfRangeException(nameof(Task), Task, "Unknown task.");
+        if (Factors <= 0) throw new ArgumentOutOfRangeException(nameof(Factors), Factors, "Factors must be positive.");
+    }
+
+    internal static void CheckDropout(double p, string name)
+    {
+        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(name, p, $"{name} must be in [0, 1).");
+    }
+}
+
+/// <summary>
+/// The shared estimator of the feature-interaction models: reads the feature columns and the label once into
+/// [N, F] index/value tensors, trains the model's module with the shared <see cref="TrainingCore"/> (squared loss or
+/// log loss; validation −RMSE or AUC for early stopping) and returns the model's transformer, scored by ONNX Runtime.
+/// </summary>
+/// <typeparam name="TOptions">The model's options.</typeparam>
+/// <typeparam name="TTransformer">The transformer it returns.</typeparam>
+public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IEstimator<TTransformer>
+    where TOptions : FeatureInteractionTrainerOptions
+    where TTransformer : FeatureInteractionTransformer
+{
+    private protected FeatureInteractionTrainerBase(MLContext mlContext, TOptions options, string name)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        Context = mlContext;
+        TrainerOptions = options;
+        Name = name;
+    }
+
+    private protected MLContext Context { get; }
+    private protected TOptions TrainerOptions { get; }
+
+    /// <summary>Model name used in logs and exported metadata ("NFM" or "AFM").</summary>
+    public string Name { get; }
+
+    private protected abstract FieldFeatureModule CreateModule(FieldFeatureLayout layout);
+
+    private protected abstract TTransformer CreateTransformer(FieldFeatureModule module, FieldFeatureLayout layout, IDataView trainData, TrainingReport report, Device device);
+
+    private FieldFeatureReader.LabelKind LabelKind => TrainerOptions.Task == FeatureInteractionTask.Regression ? FieldFeatureReader.LabelKind.Regression : FieldFeatureReader.LabelKind.Binary;
+
+    /// <summary>Trains on <paramref name="input"/> (no validation data, all epochs run).</summary>
+    public TTransformer Fit(IDataView input) => Fit(input, null);
+
+    /// <summary>
+    /// Trains on <paramref name="trainData"/>. When <paramref name="validationData"/> is given (same columns), the
+    /// validation metric (−RMSE for regression, AUC for binary classification; higher is better) is computed after each
+    /// epoch, drives early stopping (<c>EarlyStoppingPatience</c>) and the best epoch's weights are kept.
+    /// </summary>
+    /// <exception cref="ArgumentException">A column is missing or has the wrong type (the message names it).</exception>
+    /// <exception cref="InvalidOperationException">A value is NaN/infinite or a vector has the wrong size (the message names column and row).</exception>
+    public TTransformer Fit(IDataView trainData, IDataView? validationData)
+    {
+        ArgumentNullException.ThrowIfNull(trainData);
+        var o = TrainerOptions;
+        var host = ((IHostEnvironment)Context).Register(Name);
+        var train = FieldFeatureReader.Read(trainData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, null);
+        if (train.RowCount == 0) throw new InvalidOperationException("The training data has no rows.");
+        FieldFeatureData? valid = validationData == null ? null : FieldFeatureReader.Read(validationData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, train.Layout);
+
+        using var ch = host.Start("Setup");
+        var device = DeviceSelector.Select(Context, ch);
+        random.manual_seed(o.Seed);
+        var module = CreateModule(train.Layout);
+        double mean = train.Labels!.Average(l => (double)l);
+        module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
+        module.to(device);
+        ch.Info(MessageSensitivity.None, "{0}", $"{Name}: {train.RowCount} rows, {train.Layout.Columns.Count} columns, {train.Layout.SlotCount} feature slots, {train.Layout.FeatureCount} features, {module.ParameterCount} parameters.");
+
+        TrainingReport report;
+        using (var scope = NewDisposeScope())
+        {
+            var data = FeatureTensors.From(train, device);
+            ValidationMetric? validation = null;
+            if (valid != null)
+            {
+                var v = FeatureTensors.From(valid, device);
+                validation = o.Task == FeatureInteractionTask.Regression
+                    ? new ValidationMetric("-RMSE", () => -Rmse(FeatureTensors.Predict(module, v), valid.Labels!))
+                    : new ValidationMetric("AUC", () => Auc(FeatureTensors.Predict(module, v), valid.Labels!));
+            }
+            report = TrainingCore.Train(host, new FeatureInteractionObjective(module, o.Task), new FeatureBatchSource(data), o, device, validation);
+        }
+        return CreateTransformer(module, train.Layout, trainData, report, device);
+    }
+
+    /// <summary>Checks the feature and label columns; adds <c>Score</c> (regression) or <c>Score</c>, <c>Probability</c>
+    /// and <c>PredictedLabel</c> (binary classification).</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        foreach (string name in TrainerOptions.FeatureColumnNames)
+        {
+            var found = inputSchema.Where(c => c.Name == name).ToArray();
+            if (found.Length == 0) throw new ArgumentException($"Feature column '{name}' was not found in the input schema.");
+            var col = found[^1];
+            bool key = col.IsKey && col.Kind == SchemaShape.Column.VectorKind.Scalar;
+            bool vector = col.Kind == SchemaShape.Column.VectorKind.Vector && col.ItemType == NumberDataViewType.Single && !col.IsKey;
+            if (!key && !vector)
+                throw new ArgumentException($"Feature column '{name}' must be a scalar key column (MapValueToKey) or a known-size Vector<Single>; it is {col.ItemType} ({col.Kind}).");
+        }
+        return FeatureInteractionTransformer.AppendOutputColumns(Context, inputSchema, TrainerOptions.Task);
+    }
+
+    private static double Rmse(float[] predictions, float[] labels)
+    {
+        double sum = 0;
+        for (int i = 0; i < labels.Length; i++) { double d = predictions[i] - labels[i]; sum += d * d; }
+        return Math.Sqrt(sum / Math.Max(1, labels.Length));
+    }
+
+    /// <summary>Area under the ROC curve with tied scores sharing their mean rank.</summary>
+    internal static double Auc(float[] scores, float[] labels)
+    {
+        int n = scores.Length;
+        var order = Enumerable.Range(0, n).ToArray();
+        Array.Sort(scores.ToArray(), order);
+        double positives = 0, rankSum = 0;
+        for (int i = 0; i < n;)
+        {
+            int j = i;
+            while (j + 1 < n && scores[order[j + 1]] == scores[order[i]]) j++;
+            double rank = (i + j) / 2.0 + 1;
+            for (int k = i; k <= j; k++) if (labels[order[k]] > 0.5f) { positives++; rankSum += rank; }
+            i = j + 1;
+        }
+        double negatives = n - positives;
+        return positives == 0 || negatives == 0 ? 0.5 : (rankSum - positives * (positives + 1) / 2) / (positives * negatives);
+    }
+}
+
+/// <summary>A batch: int64 [n, F] indices, float [n, F] values, float [n] labels.</summary>
+internal sealed record FeatureBatch(Tensor Indices, Tensor Values, Tensor Labels);
+
+/// <summary>The whole data set as device tensors.</summary>
+internal sealed record FeatureTensors(Tensor Indices, Tensor Values, Tensor? Labels)
+{
+    public static FeatureTensors From(FieldFeatureData data, Device device)
+    {
+        long n = data.RowCount, f = data.Layout.SlotCount;
+        return new FeatureTensors(
+            tensor(data.Indices, new[] { n, f }, dtype: int64).to(device),
+            tensor(data.Values, new[] { n, f }, dtype: float32).to(device),
+            data.Labels == null ? null : tensor(data.Labels, dtype: float32).to(device));
+    }
+
+    /// <summary>Network outputs for every row, in chunks, under no_grad (the caller sets eval mode).</summary>
+    public static float[] Predict(FieldFeatureModule module, FeatureTensors data, int chunk = 16384)
+    {
+        using var _ = no_grad();
+        long n = data.Indices.shape[0];
+        var result = new float[n];
+        for (long start = 0; start < n; start += chunk)
+        {
+            using var scope = NewDisposeScope();
+            long count = Math.Min(chunk, n - start);
+            var y = module.call(data.Indices.narrow(0, start, count), data.Values.narrow(0, start, count)).to(float32).cpu();
+            y.data<float>().CopyTo(result, (int)start);
+        }
+        return result;
+    }
+}
+
+/// <summary>Each epoch: all rows in a fresh random order; batches are views.</summary>
+internal sealed class FeatureBatchSource : IBatchSource<FeatureBatch>
+{
+    private readonly FeatureTensors _data;
+    public FeatureBatchSource(FeatureTensors data) { _data = data; }
+
+    public IEpochData<FeatureBatch> PrepareEpoch(int epoch, Generator generator)
+    {
+        var order = randperm(_data.Indices.shape[0], device: _data.Indices.device, generator: generator);
+        return new Epoch(_data.Indices.index_select(0, order), _data.Values.index_select(0, order), _data.Labels!.index_select(0, order));
+    }
+
+    private sealed class Epoch : IEpochData<FeatureBatch>
+    {
+        private readonly Tensor _i, _v, _y;
+        public Epoch(Tensor i, Tensor v, Tensor y) { _i = i; _v = v; _y = y; }
+        public long SampleCount => _i.shape[0];
+        public FeatureBatch Slice(long start, long count) => new(_i.narrow(0, start, count), _v.narrow(0, start, count), _y.narrow(0, start, count));
+    }
+}
+
+/// <summary>Squared loss (regression) or log loss on logits (binary), plus the module's own regularisation term.</summary>
+internal sealed class FeatureInteractionObjective : ITrainingObjective<FeatureBatch>
+{
+    private readonly FieldFeatureModule _module;
+    private readonly FeatureInteractionTask _task;
+    public FeatureInteractionObjective(FieldFeatureModule module, FeatureInteractionTask task) { _module = module; _task = task; }
+    public nn.Module Module => _module;
+
+    public Tensor ComputeLoss(FeatureBatch batch)
+    {
+        var output = _module.call(batch.Indices, batch.Values);
+        var loss = _task == FeatureInteractionTask.Regression
+            ? nn.functional.mse_loss(output, batch.Labels)
+            : nn.functional.binary_cross_entropy_with_logits(output, batch.Labels);
+        return _module.RegularizationLoss() is { } extra ? loss + extra : loss;
+    }
+}

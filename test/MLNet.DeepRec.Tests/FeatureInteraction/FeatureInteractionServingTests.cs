@@ -1,0 +1,128 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.DeepRec.Serving;
+using MLNet.DeepRec.Trainers;
+using NUnit.Framework;
+
+namespace MLNet.DeepRec.Tests.FeatureInteraction;
+
+public class FeatureInteractionServingTests
+{
+    private static PlantedData.Set D => PlantedData.Default;
+
+    // Mixed inputs: key columns, a sparse one-hot vector (TopK path in ONNX) and a dense numeric vector.
+    private static readonly string[] Mixed = { "AKey", "BVec", "CKey", "X" };
+
+    private static FeatureInteractionTransformer Train(string model, FeatureInteractionTask task)
+    {
+        var trainers = D.Context.DeepRec().Trainers;
+        string label = task == FeatureInteractionTask.Regression ? "Label" : "IsPositive";
+        return model switch
+        {
+            "NFM" => trainers.Nfm(new NfmTrainer.Options { FeatureColumnNames = Mixed, LabelColumnName = label, Task = task, Factors = 8, HiddenLayers = new[] { 16, 8 }, NumberOfEpochs = 2, Seed = 1 }).Fit(D.Train),
+            "FM" => trainers.Nfm(new NfmTrainer.Options { FeatureColumnNames = Mixed, LabelColumnName = label, Task = task, Factors = 8, HiddenLayers = Array.Empty<int>(), NumberOfEpochs = 2, Seed = 1 }).Fit(D.Train),
+            _ => trainers.Afm(new AfmTrainer.Options { FeatureColumnNames = Mixed, LabelColumnName = label, Task = task, Factors = 8, AttentionSize = 4, NumberOfEpochs = 2, Seed = 1, AttentionL2 = 0.01 }).Fit(D.Train),
+        };
+    }
+
+    private static void AssertClose(float[] actual, float[] expected, string what)
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length));
+        for (int i = 0; i < actual.Length; i++)
+            Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-5 * Math.Max(1, Math.Abs(expected[i]))), $"{what}, row {i}");
+    }
+
+    [TestCase("NFM", FeatureInteractionTask.Regression)]
+    [TestCase("NFM", FeatureInteractionTask.BinaryClassification)]
+    [TestCase("FM", FeatureInteractionTask.Regression)]
+    [TestCase("AFM", FeatureInteractionTask.Regression)]
+    [TestCase("AFM", FeatureInteractionTask.BinaryClassification)]
+    public void OnnxRuntimeMatchesTorchSharpAndSurvivesSaveLoad(string model, FeatureInteractionTask task)
+    {
+        var ml = D.Context;
+        using var fitted = Train(model, task);
+        float[] torchScores = fitted.ScoreWithTorch(D.Test);
+        var scored = fitted.Transform(D.Test);
+        float[] onnxScores = scored.GetColumn<float>("Score").ToArray();
+        AssertClose(onnxScores, torchScores, "ONNX Runtime vs TorchSharp");
+        if (task == FeatureInteractionTask.BinaryClassification)
+        {
+            var probabilities = scored.GetColumn<float>("Probability").ToArray();
+            var predicted = scored.GetColumn<bool>("PredictedLabel").ToArray();
+            for (int i = 0; i < probabilities.Length; i++)
+            {
+                Assert.That(probabilities[i], Is.EqualTo(1 / (1 + MathF.Exp(-torchScores[i]))).Within(1e-5));
+                Assert.That(predicted[i], Is.EqualTo(probabilities[i] > 0.5f));
+            }
+            Assert.DoesNotThrow(() => ml.BinaryClassification.Evaluate(scored, "IsPositive"));
+        }
+        else Assert.DoesNotThrow(() => ml.Regression.Evaluate(scored));
+
+        // Featurizer + model saved as one ML.NET model, loaded in a fresh context: same scores from raw rows.
+        string path = Path.Combine(Path.GetTempPath(), $"fi-{model}-{task}-{Guid.NewGuid():N}.zip");
+        try
+        {
+            var chain = new TransformerChain<ITransformer>(D.Featurizer, fitted);
+            var raw = ml.Data.LoadFromEnumerable(PlantedData.Rows(200, 3));
+            ml.Model.Save(chain, raw.Schema, path);
+            var loadContext = new MLContext();
+            DeepRecServing.RegisterForLoading(loadContext);
+            var loaded = loadContext.Model.Load(path, out _);
+            float[] reloaded = loaded.Transform(loadContext.Data.LoadFromEnumerable(PlantedData.Rows(200, 3))).GetColumn<float>("Score").ToArray();
+            AssertClose(reloaded, onnxScores.Take(200).ToArray(), "loaded model vs in-memory model");
+            var engine = loadContext.Model.CreatePredictionEngine<PlantedData.Row, ScoreOnly>(loaded);
+            Assert.That(engine.Predict(PlantedData.Rows(1, 3)[0]).Score, Is.EqualTo(onnxScores[0]).Within(1e-5 * Math.Max(1, Math.Abs(onnxScores[0]))));
+        }
+        finally { File.Delete(path); }
+    }
+
+    public sealed class ScoreOnly { public float Score { get; set; } }
+
+    [Test]
+    public void UnseenCategoricalValuesContributeNothingAndScoreFinitely()
+    {
+        var ml = D.Context;
+        var o = new NfmTrainer.Options { FeatureColumnNames = new[] { "AKey", "BKey", "CKey" }, Factors = 8, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0, NumberOfEpochs = 3, Seed = 2 };
+        using var model = ml.DeepRec().Trainers.Nfm(o).Fit(D.Train);
+        var rows = PlantedData.Rows(3, 7);
+        rows[1].C = "never-seen";
+        var scored = model.Transform(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows)));
+        var scores = scored.GetColumn<float>("Score").ToArray();
+        Assert.That(scores.All(float.IsFinite), Is.True);
+        // Documented behaviour: the unseen value is "no feature": the score equals the score of the row without field C,
+        // which for FM is the full score minus C's linear weight and C's interactions.
+        var withoutC = ml.DeepRec().Trainers.Nfm(o);
+        float[] torch = model.ScoreWithTorch(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows)));
+        Assert.That(scores[1], Is.EqualTo(torch[1]).Within(1e-5));
+        rows[1].C = rows[0].C;
+        float known = model.Transform(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows))).GetColumn<float>("Score").ToArray()[1];
+        Assert.That(known, Is.Not.EqualTo(scores[1]).Within(1e-7), "a known value does contribute");
+        Assert.That(withoutC, Is.Not.Null);
+    }
+
+    [Test]
+    public void AfmExplanationsPutTheAttentionOnThePlantedPair()
+    {
+        var ml = D.Context;
+        using var afm = ml.DeepRec().Trainers.Afm(new AfmTrainer.Options
+        {
+            FeatureColumnNames = new[] { "AKey", "BKey", "CKey" }, Factors = 16, AttentionSize = 8, Dropout = 0, NumberOfEpochs = 15, BatchSize = 128, LearningRate = 0.01, Seed = 4,
+        }).Fit(D.Train);
+        var explanations = afm.Explain(D.Test, maxRows: 300);
+        Assert.That(explanations, Has.Count.EqualTo(300));
+        var first = explanations[0];
+        Assert.That(first.Pairs, Has.Count.EqualTo(3));
+        Assert.That(first.Pairs.Sum(p => p.Weight), Is.EqualTo(1).Within(1e-4));
+        Assert.That(first.Pairs[0].FirstFeature, Does.StartWith(first.Pairs[0].FirstColumn + "="), "readable names from KeyValues");
+        float[] scores = afm.Transform(D.Test).GetColumn<float>("Score").Take(300).ToArray();
+        Assert.That(first.Score, Is.EqualTo(scores[0]).Within(1e-5 * Math.Max(1, Math.Abs(scores[0]))));
+        double ab = explanations.Average(e => e.Pairs.Single(p => p.FirstColumn == "AKey" && p.SecondColumn == "BKey").Weight);
+        double others = explanations.Average(e => e.Pairs.Where(p => !(p.FirstColumn == "AKey" && p.SecondColumn == "BKey")).Average(p => p.Weight));
+        TestContext.Out.WriteLine($"mean attention on A×B: {ab:F3}; on pairs with C: {others:F3}. Row 0: {string.Join("; ", first.Pairs.Select(p => $"{p.FirstFeature} × {p.SecondFeature}: {p.Weight:F3} ({p.Contribution:+0.000;-0.000})"))}");
+        double abContribution = explanations.Average(e => Math.Abs(e.Pairs.Single(p => p.FirstColumn == "AKey" && p.SecondColumn == "BKey").Contribution));
+        double otherContribution = explanations.Average(e => e.Pairs.Where(p => !(p.FirstColumn == "AKey" && p.SecondColumn == "BKey")).Average(p => Math.Abs(p.Contribution)));
+        TestContext.Out.WriteLine($"mean |contribution| of A×B: {abContribution:F3}; of pairs with C: {otherContribution:F3}");
+        Assert.That(ab, Is.GreaterThan(others), "the planted A×B interaction gets the most attention");
+        Assert.That(abContribution, Is.GreaterThan(4 * otherContribution), "and dominates the interaction part of the score");
+    }
+}
