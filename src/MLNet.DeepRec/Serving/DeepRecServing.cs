@@ -52,9 +52,13 @@ public static class DeepRecServing
         }
         catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException or UnauthorizedAccessException))
         {
+            // ML.NET creates components by reflection: the cause sits under one or more TargetInvocationExceptions.
+            Exception cause = e;
+            while (cause is System.Reflection.TargetInvocationException { InnerException: { } innerCause })
+                cause = innerCause;
             throw new InvalidDataException(
                 $"'{fullPath}' ({length:N0} bytes) could not be loaded as an ML.NET model: the file is truncated, corrupted, " +
-                $"not a model zip, or needs a component this process cannot load. {e.GetType().Name}: {e.Message}", e);
+                $"not a model zip, or needs a component this process cannot load. {cause.GetType().Name}: {cause.Message}", e);
         }
     }
 
