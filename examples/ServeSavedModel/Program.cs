@@ -2,7 +2,10 @@
 // with a PredictionEngine, in a process that never initialises TorchSharp. Then reports which native libraries the
 // process has mapped, to show that libtorch / LibTorchSharp were never loaded.
 //
-//   dotnet run --project examples/ServeSavedModel -c Release -- model.zip u1:i7 u2:i3 [--user-column UserId] [--item-column ItemId]
+//   dotnet run --project examples/ServeSavedModel -c Release -- model.zip u1:i7 u2:i3 [--user-column UserId] [--item-column ItemId] [--gpu 0]
+//
+// --gpu N scores on CUDA device N when the project references Microsoft.ML.OnnxRuntime.Gpu instead of
+// Microsoft.ML.OnnxRuntime; with the CPU package it logs a warning and scores on the CPU (FallbackToCpu = true).
 //
 // Output lines are tab-separated so that a test can parse them:
 //   PREDICTION <user> <item> <Score> <Probability>        (round-trip float formatting)
@@ -17,27 +20,33 @@ using ServeSavedModel;
 
 if (args.Length < 1 || args[0] is "-h" or "--help")
 {
-    Console.Error.WriteLine("usage: ServeSavedModel <model.zip> [user:item ...] [--user-column UserId] [--item-column ItemId]");
+    Console.Error.WriteLine("usage: ServeSavedModel <model.zip> [user:item ...] [--user-column UserId] [--item-column ItemId] [--gpu N]");
     return 2;
 }
 
 string modelPath = args[0];
 string userColumn = Option(args, "--user-column") ?? "UserId";
 string itemColumn = Option(args, "--item-column") ?? "ItemId";
+int? gpu = Option(args, "--gpu") is string g ? int.Parse(g, CultureInfo.InvariantCulture) : null;
 var pairs = args.Skip(1).Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && !IsOptionValue(args, i + 1))
     .Select(p => p.Split(':', 2)).Where(p => p.Length == 2).Select(p => (User: p[0], Item: p[1])).ToList();
 
 if (Environment.GetEnvironmentVariable("SERVE_TRACE_ASSEMBLY_LOADS") == "1")
     AppDomain.CurrentDomain.AssemblyLoad += (_, e) => Console.Error.WriteLine($"loaded {e.LoadedAssembly.GetName().Name}:\n{Environment.StackTrace}");
 
-var mlContext = new MLContext();
+var mlContext = new MLContext { GpuDeviceId = gpu, FallbackToCpu = true };
+mlContext.Log += (_, e) =>
+{
+    if (e.Kind is Microsoft.ML.Runtime.ChannelMessageKind.Warning or Microsoft.ML.Runtime.ChannelMessageKind.Error)
+        Console.Error.WriteLine($"{e.Kind}: {e.Message}");
+};
 ITransformer model;
 try
 {
     // Registers the DeepRec score mappings with the context and rethrows an unreadable file as InvalidDataException.
     model = DeepRecServing.LoadModel(mlContext, modelPath, out _);
 }
-catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+catch (Exception e) when (e is InvalidDataException or FileNotFoundException or InvalidOperationException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
@@ -67,4 +76,4 @@ static string? Option(string[] args, string name)
 }
 
 static bool IsOptionValue(string[] args, int index) =>
-    index > 0 && args[index - 1] is "--user-column" or "--item-column";
+    index > 0 && args[index - 1] is "--user-column" or "--item-column" or "--gpu";

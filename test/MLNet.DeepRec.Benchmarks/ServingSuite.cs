@@ -220,7 +220,10 @@ internal sealed class ServingSuite : IBenchmarkSuite
         sb.AppendLine("## Serving: latency, batch throughput and top-K on ML-100K (issue 3)");
         sb.AppendLine();
         sb.AppendLine($"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; ONNX Runtime (CPU) through Microsoft.ML.OnnxTransformer; libtorch {TorchSharp.torch.__version__} CPU, {TorchSharp.torch.get_num_threads()} threads.");
-        sb.AppendLine($"- Load average (1/5/15 min) at start: {loadBefore}; at end: {loadAfter}. Above {Environment.ProcessorCount}, other processes were competing for the cores and every figure below is slower and noisier than on an idle machine.");
+        bool disturbed = new[] { loadBefore, loadAfter }.Any(l => double.TryParse(l.Split(' ')[0], NumberStyles.Float, inv, out double one) && one > Environment.ProcessorCount);
+        sb.AppendLine($"- Load average (1/5/15 min) at start: {loadBefore}; at end: {loadAfter}." + (disturbed
+            ? $" **These timings are disturbed**: the load was above the {Environment.ProcessorCount} cores, so other processes competed for the CPU throughout; figures are slower and noisier than on an idle machine (compare the per-round columns and repeated runs before drawing conclusions)."
+            : $" The machine was not oversubscribed (load ≤ {Environment.ProcessorCount})."));
         sb.AppendLine($"- Data: `{Path.GetFileName(data)}` (MovieLens 100K), leave-one-out split (latest interaction per user held out). Models trained briefly; quality is not measured here. {string.Join("; ", settings)}.");
         sb.AppendLine($"- Command: `dotnet run --project test/MLNet.DeepRec.Benchmarks -c Release -- {arguments}`{(quick ? " (quick mode: 1 epoch, 5,000 calls per round)" : "")}");
         sb.AppendLine();

@@ -2,7 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Serving;
 using MLNet.DeepRec.Trainers;
 using NUnit.Framework;
 
@@ -30,6 +33,8 @@ public class TorchFreeServingTests
 
     private string _dir = "";
     private string _zip = "";
+    private string _onnx = "";
+    private KeyVocabulary? _vocabulary;
     private readonly List<(string User, string Item, float Score, float Probability)> _expected = [];
 
     [OneTimeSetUp]
@@ -52,6 +57,9 @@ public class TorchFreeServingTests
         }).Fit(data.Train);
         var chain = new TransformerChain<ITransformer>(data.Keys, neumf);
         ml.Model.Save(chain, data.All.Schema, _zip);
+        _onnx = Path.Combine(_dir, "neumf.onnx");
+        neumf.ExportOnnx(_onnx);
+        _vocabulary = neumf.Vocabulary;
 
         using var engine = ml.Model.CreatePredictionEngine<Pair, Prediction>(chain);
         // Known pairs, an unknown user, an unknown item and both unknown (key 0 → the mean embedding row).
@@ -124,6 +132,58 @@ public class TorchFreeServingTests
         var (exitCode, _, stderr) = Run(ServeSavedModelDll(), [truncated, "u0:i0"]);
         Assert.That(exitCode, Is.EqualTo(1), stderr);
         Assert.That(stderr, Does.Contain("truncated.zip").And.Contain("could not be loaded"));
+    }
+
+    [Test]
+    public void ExportedOnnx_InferenceSessionOutsideMlNet_ScoresABatchLikeTheTransformer()
+    {
+        // The docs/serving.md snippet: the exported graph in ONNX Runtime directly, a batch of N rows in one Run.
+        uint[] users = _expected.Select(e => _vocabulary!.UserKey(e.User)).ToArray(); // 0 for an unknown id
+        uint[] items = _expected.Select(e => _vocabulary!.ItemKey(e.Item)).ToArray();
+        Assert.That(users, Has.Some.EqualTo(0u), "the batch includes an unknown user");
+
+        using var session = new InferenceSession(_onnx);
+        Assert.That(session.InputMetadata.Keys, Is.EquivalentTo(new[] { "user_key", "item_key" }));
+        Assert.That(session.InputMetadata["user_key"].ElementDataType, Is.EqualTo(TensorElementType.UInt32));
+        Assert.That(session.InputMetadata["user_key"].Dimensions, Is.EqualTo(new[] { -1, 1 }));
+        Assert.That(session.OutputMetadata.Keys, Is.EquivalentTo(new[] { "Score", "Probability" }));
+        Assert.That(session.OutputMetadata["Score"].Dimensions, Is.EqualTo(new[] { -1, 1 }));
+
+        using var userKeys = OrtValue.CreateTensorValueFromMemory(users, [users.Length, 1]);
+        using var itemKeys = OrtValue.CreateTensorValueFromMemory(items, [items.Length, 1]);
+        using var runOptions = new RunOptions();
+        using var outputs = session.Run(runOptions, new Dictionary<string, OrtValue> { ["user_key"] = userKeys, ["item_key"] = itemKeys },
+            ["Score", "Probability"]);
+        float[] scores = outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        float[] probabilities = outputs[1].GetTensorDataAsSpan<float>().ToArray();
+        Assert.That(outputs[0].GetTensorTypeAndShape().Shape, Is.EqualTo(new long[] { users.Length, 1 }));
+        for (int n = 0; n < _expected.Count; n++)
+        {
+            Assert.That(scores[n], Is.EqualTo(_expected[n].Score).Within(1e-6));
+            Assert.That(probabilities[n], Is.EqualTo(_expected[n].Probability).Within(1e-6));
+        }
+    }
+
+    [Test]
+    public void LoadModel_GpuAskedForButOnnxRuntimeIsCpuOnly_FallsBackToCpuWhenAllowed()
+    {
+        // This repository references the CPU package of ONNX Runtime (no CUDA entry point). ML.NET's own Load fails here
+        // even with FallbackToCpu = true; DeepRecServing.LoadModel honours FallbackToCpu.
+        var raw = new MLContext { GpuDeviceId = 0, FallbackToCpu = true };
+        Assert.That(() => raw.Model.Load(_zip, out _), Throws.Exception, "ML.NET 5.0.1 does not fall back on a CPU-only ONNX Runtime");
+
+        var warnings = new List<string>();
+        var ml = new MLContext { GpuDeviceId = 0, FallbackToCpu = true };
+        ml.Log += (_, e) => { if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Warning) lock (warnings) warnings.Add(e.Message); };
+        ITransformer model = DeepRecServing.LoadModel(ml, _zip);
+        using var engine = ml.Model.CreatePredictionEngine<Pair, Prediction>(model);
+        foreach (var e in _expected)
+            Assert.That(engine.Predict(new Pair { UserId = e.User, ItemId = e.Item }).Score, Is.EqualTo(e.Score).Within(1e-6));
+        Assert.That(warnings, Has.Some.Contains("FallbackToCpu"));
+
+        var strict = new MLContext { GpuDeviceId = 0, FallbackToCpu = false };
+        var error = Assert.Throws<InvalidOperationException>(() => DeepRecServing.LoadModel(strict, _zip));
+        Assert.That(error!.Message, Does.Contain("Microsoft.ML.OnnxRuntime.Gpu").And.Contain("FallbackToCpu"));
     }
 
     private static (int ExitCode, string Stdout, string Stderr) Run(string dll, IEnumerable<string> arguments)
