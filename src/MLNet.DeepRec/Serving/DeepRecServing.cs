@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace MLNet.DeepRec.Serving;
 
@@ -20,4 +21,78 @@ public static class DeepRecServing
         ArgumentNullException.ThrowIfNull(mlContext);
         mlContext.ComponentCatalog.RegisterAssembly(typeof(DeepRecTransformerBase).Assembly);
     }
+
+    /// <summary>
+    /// Loads a model saved with <c>mlContext.Model.Save</c>, the way a scoring service should: registers the DeepRec
+    /// score mappings with <paramref name="mlContext"/> (<see cref="RegisterForLoading"/>), opens the file read-only
+    /// (it is never modified), and turns any failure to read it — a truncated or corrupted zip, a damaged ONNX model
+    /// inside it, a component this process cannot load — into an <see cref="InvalidDataException"/> whose message names
+    /// the file and keeps ML.NET's or ONNX Runtime's explanation (the original exception is the inner exception).
+    /// </summary>
+    /// <param name="mlContext">The context to load into; its <see cref="MLContext.GpuDeviceId"/> and
+    /// <see cref="MLContext.FallbackToCpu"/> choose the ONNX Runtime device.</param>
+    /// <param name="path">The model zip.</param>
+    /// <param name="inputSchema">The schema the model was saved with (the columns the model expects).</param>
+    /// <returns>The loaded model (for a DeepRec model, a <see cref="TransformerChain{TLastTransformer}"/> scored by ONNX Runtime).</returns>
+    /// <remarks>
+    /// When <see cref="MLContext.GpuDeviceId"/> is set but ONNX Runtime has no CUDA support (the CPU package
+    /// Microsoft.ML.OnnxRuntime), ML.NET's load fails with <see cref="EntryPointNotFoundException"/> even when
+    /// <see cref="MLContext.FallbackToCpu"/> is true. This method honours <see cref="MLContext.FallbackToCpu"/>: it logs a
+    /// warning through <paramref name="mlContext"/> and loads the model for the CPU; without it, it throws
+    /// <see cref="InvalidOperationException"/> explaining both ways out.
+    /// </remarks>
+    /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not a loadable ML.NET model.</exception>
+    /// <exception cref="InvalidOperationException">A GPU was asked for, ONNX Runtime cannot use one, and
+    /// <see cref="MLContext.FallbackToCpu"/> is false.</exception>
+    public static ITransformer LoadModel(MLContext mlContext, string path, out DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+            throw new FileNotFoundException($"The model file '{fullPath}' does not exist.", fullPath);
+        RegisterForLoading(mlContext);
+        long length = new FileInfo(fullPath).Length;
+        try
+        {
+            using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+            return mlContext.Model.Load(stream, out inputSchema);
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException or UnauthorizedAccessException))
+        {
+            // ML.NET creates components by reflection: the cause sits under one or more TargetInvocationExceptions.
+            Exception cause = e;
+            while (cause is System.Reflection.TargetInvocationException { InnerException: { } innerCause })
+                cause = innerCause;
+            if (mlContext.GpuDeviceId is int gpu && cause is EntryPointNotFoundException or DllNotFoundException)
+            {
+                // The CPU build of ONNX Runtime has no CUDA entry point, and ML.NET's own fallback does not catch that.
+                if (!mlContext.FallbackToCpu)
+                    throw new InvalidOperationException(
+                        $"Loading '{fullPath}': MLContext.GpuDeviceId = {gpu}, but ONNX Runtime cannot use CUDA here ({cause.GetType().Name}: " +
+                        $"{cause.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu (with its CUDA and cuDNN) instead of Microsoft.ML.OnnxRuntime, " +
+                        "or set MLContext.FallbackToCpu = true to score on the CPU.", e);
+                var host = ((Microsoft.ML.Runtime.IHostEnvironment)mlContext).Register("DeepRecServing");
+                using (var ch = host.Start("LoadModel"))
+                    ch.Warning(Microsoft.ML.Runtime.MessageSensitivity.None, "{0}",
+                        $"MLContext.GpuDeviceId = {gpu} but ONNX Runtime cannot use CUDA here ({cause.GetType().Name}); loading '{fullPath}' " +
+                        "for the CPU because MLContext.FallbackToCpu is true. Reference Microsoft.ML.OnnxRuntime.Gpu to score on a GPU.");
+                // ML.NET gives a loaded OnnxTransformer the loading context's GpuDeviceId, so the CPU copy is loaded
+                // through a context that asks for no GPU.
+                return LoadModel(new MLContext(), fullPath, out inputSchema);
+            }
+            throw new InvalidDataException(
+                $"'{fullPath}' ({length:N0} bytes) could not be loaded as an ML.NET model: the file is truncated, corrupted, " +
+                $"not a model zip, or needs a component this process cannot load. {cause.GetType().Name}: {cause.Message}", e);
+        }
+    }
+
+    /// <summary>Loads a model saved with <c>mlContext.Model.Save</c>; see <see cref="LoadModel(MLContext, string, out DataViewSchema)"/>.</summary>
+    /// <param name="mlContext">The context to load into.</param>
+    /// <param name="path">The model zip.</param>
+    /// <returns>The loaded model.</returns>
+    /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not a loadable ML.NET model.</exception>
+    public static ITransformer LoadModel(MLContext mlContext, string path) => LoadModel(mlContext, path, out _);
 }

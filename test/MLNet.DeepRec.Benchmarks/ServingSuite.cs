@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Serving;
+using MLNet.DeepRec.Trainers;
+
+namespace MLNet.DeepRec.Benchmarks;
+
+/// <summary>
+/// ML-100K serving: single-row PredictionEngine latency (in-memory transformer and saved-then-loaded zip), batch
+/// throughput of ML.NET Transform (ONNX Runtime) vs TorchSharp batched scoring of the same pairs, and full-catalogue
+/// top-10 for every user. Models are trained briefly: quality is not the point here.
+/// </summary>
+internal sealed class ServingSuite : IBenchmarkSuite
+{
+    public string Name => "serving";
+
+    /// <summary>Raw (pre-MapValueToKey) ids, as a scoring service receives them.</summary>
+    public sealed class Pair
+    {
+        public string UserId { get; set; } = "";
+        public string ItemId { get; set; } = "";
+    }
+
+    public sealed class Prediction
+    {
+        public float Score { get; set; }
+        public float Probability { get; set; }
+    }
+
+    private sealed record Latency(string Model, string Path, double P50, double P90, double P99, double Mean, int Calls, double[] RoundP50s);
+    private sealed record Throughput(string Model, string Pairs, int Rows, string Path, double RowsPerSecond);
+    private sealed record TopK(string Model, int Users, double[] Seconds);
+
+    public string? Run(BenchmarkContext context)
+    {
+        string data = context.Arg("--ml100k") ?? Path.Combine(context.SharedDatasets, "ml-100k", "u.data");
+        if (!File.Exists(data))
+        {
+            Console.Error.WriteLine($"ML-100K not found at {Path.GetFullPath(data)}; pass --ml100k path/to/u.data. Skipping.");
+            return null;
+        }
+        bool quick = context.Quick;
+        string loadBefore = LoadAverage();
+        const int seed = 2026;
+        int calls = quick ? 5_000 : 20_000;
+        const int rounds = 3;
+
+        var ml = new MLContext(seed);
+        IDataView all = ml.DeepRec().Data.LoadMovieLens(data);
+        var split = ml.DeepRec().Data.LeaveOneOutSplit(all);
+        var keys = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId").Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId")).Fit(all);
+        IDataView train = keys.Transform(split.Train);
+        IDataView test = keys.Transform(split.Test);
+        string dir = Path.Combine(Path.GetTempPath(), "deeprec-serving-bench-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+
+        int epochs = quick ? 1 : 3;
+        T Common<T>(T o) where T : CollaborativeTrainerOptions
+        {
+            o.UserIdColumnName = "UserKey"; o.ItemIdColumnName = "ItemKey"; o.Seed = seed; o.BatchSize = 1024;
+            o.NegativesPerPositive = 4; o.NumberOfEpochs = epochs;
+            return o;
+        }
+        var configs = new (string Name, string Settings, Func<CollaborativeFilteringTransformer> Fit)[]
+        {
+            ("NeuMF", $"GMF 8 + MLP 64-32-16-8, {epochs} epochs", () => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options())).Fit(train)),
+            ("MF", $"32 factors, {epochs} epochs", () => ml.DeepRec().Trainers.MatrixFactorization(Common(new MatrixFactorizationTrainer.Options { Factors = 32 })).Fit(train)),
+        };
+
+        uint[] testUsers = test.GetColumn<uint>("UserKey").ToArray();
+        uint[] testItems = test.GetColumn<uint>("ItemKey").ToArray();
+        var latencies = new List<Latency>();
+        var throughputs = new List<Throughput>();
+        var topks = new List<TopK>();
+        var settings = new List<string>();
+        try
+        {
+            foreach (var (name, description, fit) in configs)
+            {
+                Console.WriteLine($"Training {name} ({description})…");
+                using CollaborativeFilteringTransformer model = fit();
+                settings.Add($"{name}: {description}, batch 1024, 4 negatives");
+                var chain = new TransformerChain<ITransformer>(keys, model);
+                string zip = Path.Combine(dir, name + ".zip");
+                ml.Model.Save(chain, all.Schema, zip);
+                var serving = new MLContext();
+                ITransformer loaded = DeepRecServing.LoadModel(serving, zip);
+
+                // Single-row latency, raw ids in (MapValueToKey + ONNX Runtime + score mapping per call).
+                Pair[] pairs = testUsers.Select((u, n) => new Pair { UserId = model.Vocabulary.UserId(u)!, ItemId = model.Vocabulary.ItemId(testItems[n])! }).ToArray();
+                // ML.NET's PredictionEngine disposes its transformer with itself unless told otherwise; the models are used again below.
+                var keepModel = new PredictionEngineOptions { OwnsTransformer = false };
+                using (var engine = ml.Model.CreatePredictionEngine<Pair, Prediction>(chain, keepModel))
+                    latencies.Add(MeasureLatency(name, "in-memory transformer (keys + model)", engine, pairs, calls, rounds));
+                using (var engine = serving.Model.CreatePredictionEngine<Pair, Prediction>(loaded, keepModel))
+                    latencies.Add(MeasureLatency(name, "loaded zip", engine, pairs, calls, rounds));
+                foreach (var l in latencies.TakeLast(2))
+                    Console.WriteLine($"  latency {l.Path}: p50 {l.P50:F1} µs, p99 {l.P99:F1} µs (round p50s {string.Join(" / ", l.RoundP50s.Select(p => p.ToString("F1", CultureInfo.InvariantCulture)))})");
+
+                // Batch throughput on the same pairs: the 943 test pairs, and the test pairs with 99 random items per user.
+                var rng = new Random(seed);
+                int width = 100;
+                var candidateItems = new uint[testUsers.Length * width];
+                for (int u = 0; u < testUsers.Length; u++)
+                {
+                    candidateItems[u * width] = testItems[u];
+                    for (int j = 1; j < width; j++) candidateItems[u * width + j] = (uint)rng.Next(1, model.ItemCount + 1);
+                }
+                uint[] candidateUsers = testUsers.SelectMany(u => Enumerable.Repeat(u, width)).ToArray();
+                foreach (var (label, users, items, perUser) in new[]
+                {
+                    ("test set (1 pair per user)", testUsers, testItems, 1),
+                    ($"test pair + 99 random items per user", candidateUsers, candidateItems, width),
+                })
+                {
+                    IDataView raw = RawView(model, users, items);
+                    IDataView keyed = ml.Data.Cache(keys.Transform(raw));
+                    _ = keyed.GetColumn<uint>("UserKey").Count(); // fill the cache outside the timing
+                    double ortModel = RowsPerSecond(() => Consume(model.Transform(keyed)), users.Length);
+                    double ortZip = RowsPerSecond(() => Consume(loaded.Transform(raw)), users.Length);
+                    int[] userKeys = testUsers.Select(u => (int)u).ToArray(); // ScoreCandidates: one user per group of perUser items
+                    int[] itemKeys = items.Select(i => (int)i).ToArray();
+                    double torch = RowsPerSecond(() => model.ScoreCandidates(userKeys, itemKeys, perUser), users.Length);
+                    throughputs.Add(new Throughput(name, label, users.Length, "ML.NET Transform → ONNX Runtime (in-memory transformer, key columns in)", ortModel));
+                    throughputs.Add(new Throughput(name, label, users.Length, "ML.NET Transform → ONNX Runtime (loaded zip, raw ids in)", ortZip));
+                    throughputs.Add(new Throughput(name, label, users.Length, "TorchSharp `ScoreCandidates` (batched)", torch));
+                    Console.WriteLine($"  {label}: ORT in-memory {ortModel:N0} rows/s, ORT zip {ortZip:N0} rows/s, TorchSharp {torch:N0} rows/s");
+                }
+
+                // Full-catalogue top-10 for every user, seen items excluded, TorchSharp batched.
+                uint[] everyUser = Enumerable.Range(1, model.UserCount).Select(u => (uint)u).ToArray();
+                _ = model.Recommend(everyUser, 10); // warm-up
+                var seconds = new double[rounds];
+                for (int r = 0; r < rounds; r++)
+                {
+                    var watch = Stopwatch.StartNew();
+                    var lists = model.Recommend(everyUser, 10);
+                    seconds[r] = watch.Elapsed.TotalSeconds;
+                    if (lists.Count != everyUser.Length || lists.Any(l => l.Count != 10)) throw new InvalidOperationException("Recommend returned short lists.");
+                }
+                topks.Add(new TopK(name, everyUser.Length, seconds));
+                Console.WriteLine($"  top-10 for {everyUser.Length} users: {string.Join(", ", seconds.Select(s => $"{s:F3} s"))}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+        return Build(data, quick, settings, latencies, throughputs, topks, calls, rounds, loadBefore, LoadAverage(), context.CommandLine);
+    }
+
+    private static Latency MeasureLatency(string model, string path, PredictionEngine<Pair, Prediction> engine, Pair[] pairs, int calls, int rounds)
+    {
+        var output = new Prediction();
+        for (int n = 0; n < 2_000; n++) engine.Predict(pairs[n % pairs.Length], ref output); // warm-up (JIT, ORT session)
+        var all = new List<double>(calls * rounds);
+        var roundP50 = new double[rounds];
+        for (int r = 0; r < rounds; r++)
+        {
+            var micros = new double[calls];
+            for (int n = 0; n < calls; n++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                engine.Predict(pairs[n % pairs.Length], ref output);
+                micros[n] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
+            }
+            if (!float.IsFinite(output.Score)) throw new InvalidOperationException("Non-finite score.");
+            Array.Sort(micros);
+            roundP50[r] = Percentile(micros, 0.5);
+            all.AddRange(micros);
+        }
+        double[] sorted = [.. all.Order()];
+        return new Latency(model, path, Percentile(sorted, 0.5), Percentile(sorted, 0.9), Percentile(sorted, 0.99), sorted.Average(), sorted.Length, roundP50);
+    }
+
+    private static double Percentile(double[] sorted, double q) => sorted[Math.Min(sorted.Length - 1, (int)Math.Floor(q * sorted.Length))];
+
+    /// <summary>Best of several timed repetitions (at least 3, and at least about a second in all), after one warm-up.</summary>
+    private static double RowsPerSecond(Action action, int rows)
+    {
+        action();
+        double best = double.MaxValue, total = 0;
+        for (int r = 0; r < 3 || (total < 1.0 && r < 50); r++)
+        {
+            var watch = Stopwatch.StartNew();
+            action();
+            double s = watch.Elapsed.TotalSeconds;
+            best = Math.Min(best, s);
+            total += s;
+        }
+        return rows / best;
+    }
+
+    private static void Consume(IDataView scored)
+    {
+        float sum = 0;
+        foreach (float s in scored.GetColumn<float>("Score")) sum += s;
+        if (float.IsNaN(sum)) throw new InvalidOperationException("NaN score.");
+    }
+
+    private static IDataView RawView(CollaborativeFilteringTransformer model, uint[] users, uint[] items) =>
+        new ColumnarDataView([
+            ("UserId", users.Select(u => model.Vocabulary.UserId(u)!.AsMemory()).ToArray()),
+            ("ItemId", items.Select(i => model.Vocabulary.ItemId(i)!.AsMemory()).ToArray()),
+        ]);
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    private static string Build(string data, bool quick, List<string> settings, List<Latency> latencies, List<Throughput> throughputs, List<TopK> topks,
+        int calls, int rounds, string loadBefore, string loadAfter, string arguments)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        sb.AppendLine("<!-- begin serving (generated by test/MLNet.DeepRec.Benchmarks; do not edit by hand) -->");
+        sb.AppendLine("## Serving: latency, batch throughput and top-K on ML-100K (issue 3)");
+        sb.AppendLine();
+        sb.AppendLine($"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; ONNX Runtime (CPU) through Microsoft.ML.OnnxTransformer; libtorch {TorchSharp.torch.__version__} CPU, {TorchSharp.torch.get_num_threads()} threads.");
+        bool disturbed = new[] { loadBefore, loadAfter }.Any(l => double.TryParse(l.Split(' ')[0], NumberStyles.Float, inv, out double one) && one > Environment.ProcessorCount);
+        sb.AppendLine($"- Load average (1/5/15 min) at start: {loadBefore}; at end: {loadAfter}." + (disturbed
+            ? $" **These timings are disturbed**: the load was above the {Environment.ProcessorCount} cores, so other processes competed for the CPU throughout; figures are slower and noisier than on an idle machine (compare the per-round columns and repeated runs before drawing conclusions)."
+            : $" The machine was not oversubscribed (load ≤ {Environment.ProcessorCount})."));
+        sb.AppendLine($"- Data: `{Path.GetFileName(data)}` (MovieLens 100K), leave-one-out split (latest interaction per user held out). Models trained briefly; quality is not measured here. {string.Join("; ", settings)}.");
+        sb.AppendLine($"- Command: `dotnet run --project test/MLNet.DeepRec.Benchmarks -c Release -- {arguments}`{(quick ? " (quick mode: 1 epoch, 5,000 calls per round)" : "")}");
+        sb.AppendLine();
+        sb.AppendLine("### Single-row latency (`PredictionEngine.Predict`, raw user/item ids in)");
+        sb.AppendLine();
+        sb.AppendLine($"Each call maps the two ids to keys (`MapValueToKey`), runs the ONNX graph in ONNX Runtime and the score mapping. 2,000 warm-up calls, then {rounds} rounds of {calls:N0} calls over the 943 test pairs, each call timed alone. Target: p50 < 100 µs for NeuMF.");
+        sb.AppendLine();
+        sb.AppendLine("| Model | Through | p50 (µs) | p90 (µs) | p99 (µs) | mean (µs) | calls | p50 of each round (µs) |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var l in latencies)
+            sb.AppendLine(string.Create(inv, $"| {l.Model} | {l.Path} | {l.P50:F1} | {l.P90:F1} | {l.P99:F1} | {l.Mean:F1} | {l.Calls:N0} | {string.Join(" / ", l.RoundP50s.Select(p => p.ToString("F1", inv)))} |"));
+        sb.AppendLine();
+        sb.AppendLine("### Batch throughput on the same pairs");
+        sb.AppendLine();
+        sb.AppendLine("`Transform` over a data view, reading every `Score` (ML.NET's OnnxTransformer runs ONNX Runtime one row per call), versus the TorchSharp network scoring the same pairs in one batched call (`ScoreCandidates`). Best of at least 3 timed repetitions after a warm-up.");
+        sb.AppendLine();
+        sb.AppendLine("| Model | Pairs | Rows | Path | rows/s |");
+        sb.AppendLine("|---|---|---|---|---|");
+        foreach (var t in throughputs)
+            sb.AppendLine(string.Create(inv, $"| {t.Model} | {t.Pairs} | {t.Rows:N0} | {t.Path} | {t.RowsPerSecond:N0} |"));
+        sb.AppendLine();
+        sb.AppendLine("### Full-catalogue top-10 for every user");
+        sb.AppendLine();
+        sb.AppendLine("`model.Recommend(allUserKeys, 10)`: every item scored for every user (TorchSharp, 256 users per batch), training items excluded, top-10 by `topk`. One warm-up call, then timed calls. Target: < 2 s for the 943 ML-100K users.");
+        sb.AppendLine();
+        sb.AppendLine("| Model | Users | Items scored per user | Seconds (each timed call) | Best |");
+        sb.AppendLine("|---|---|---|---|---|");
+        foreach (var k in topks)
+            sb.AppendLine(string.Create(inv, $"| {k.Model} | {k.Users:N0} | all | {string.Join(" / ", k.Seconds.Select(s => s.ToString("F3", inv)))} | {k.Seconds.Min():F3} |"));
+        sb.AppendLine("<!-- end serving -->");
+        return sb.ToString();
+    }
+}
