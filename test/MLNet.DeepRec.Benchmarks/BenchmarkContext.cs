@@ -30,6 +30,15 @@ internal sealed class BenchmarkContext
     /// <summary>The arguments as typed, for the report's "Command" line.</summary>
     public string CommandLine => string.Join(" ", _args);
 
+    /// <summary>Echoes the trainers' per-epoch log lines (and early stopping) to the console: the progress of long runs.</summary>
+    public static void EchoTrainingProgress(Microsoft.ML.MLContext ml) => ml.Log += (_, e) =>
+    {
+        if (e.Kind != Microsoft.ML.Runtime.ChannelMessageKind.Info) return;
+        string m = e.Message;
+        if (m.Contains("] Epoch ", StringComparison.Ordinal) || m.Contains("Early stopping", StringComparison.Ordinal) || m.Contains("Restored the weights", StringComparison.Ordinal))
+            Console.WriteLine($"  [{DateTime.Now:HH:mm:ss}] {e.Source.Split(';')[0]}: {m[(m.IndexOf("] ", StringComparison.Ordinal) + 2)..]}");
+    };
+
     /// <summary>The value after <paramref name="name"/>, or null.</summary>
     public string? Arg(string name)
     {

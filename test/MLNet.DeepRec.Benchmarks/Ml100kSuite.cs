@@ -23,6 +23,7 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         }
         const int seed = 2026;
         var ml = new MLContext(seed);
+        BenchmarkContext.EchoTrainingProgress(ml);
         var all = ml.DeepRec().Data.LoadMovieLens(data);
         var split = ml.DeepRec().Data.LeaveOneOutSplit(all, holdOutValidation: true);
         var keys = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId").Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId")).Fit(all);
