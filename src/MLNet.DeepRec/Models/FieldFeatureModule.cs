@@ -54,6 +54,20 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Extra loss term (e.g. AFM's L2 on the attention weights); null when none.</summary>
     public virtual Tensor? RegularizationLoss() => null;
 
+    /// <summary>
+    /// Copies the feature embeddings vᵢ, the linear weights wᵢ and the global bias w₀ of <paramref name="source"/>
+    /// (a trained FM/NFM/AFM over the same features and factor count): the papers' pre-training from a trained FM.
+    /// </summary>
+    public void LoadFeatureWeights(FieldFeatureModule source)
+    {
+        if (source.FeatureCount != FeatureCount || source.Factors != Factors)
+            throw new ArgumentException($"The pre-trained model has {source.FeatureCount} features × {source.Factors} factors; this model needs {FeatureCount} × {Factors}.");
+        using var _ = no_grad();
+        feature_embedding.weight!.copy_(source.feature_embedding.weight!);
+        feature_bias.weight!.copy_(source.feature_bias.weight!);
+        global_bias.copy_(source.global_bias);
+    }
+
     /// <summary>Starts w₀ at the label mean (regression) or the prior log-odds (binary).</summary>
     public void InitializeGlobalBias(double value)
     {

@@ -50,6 +50,16 @@ public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBa
     /// <summary>Embedding size k of every feature. Default 64.</summary>
     public int Factors = 64;
 
+    /// <summary>
+    /// A trained model (typically an FM: <see cref="NfmTrainer"/> with no hidden layers and no batch norm) whose feature
+    /// embeddings, linear weights and global bias initialise this model, as both papers do (NFM §4, AFM §4.1:
+    /// "we initialise the feature embeddings with FM's"); the rest of the network starts as usual and everything is
+    /// trained. It must read the same feature columns with the same feature count and <see cref="Factors"/>; its
+    /// weights are copied, not shared. Default null (random N(0, 0.01²) embeddings, zero linear weights, w₀ at the
+    /// label mean / prior log-odds).
+    /// </summary>
+    public FeatureInteractionTransformer? PretrainedModel;
+
     internal override void Validate()
     {
         base.Validate();
@@ -128,8 +138,21 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IE
         var device = DeviceSelector.Select(Context, ch);
         random.manual_seed(o.Seed);
         var module = CreateModule(train.Layout);
-        double mean = train.Labels!.Average(l => (double)l);
-        module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
+        if (o.PretrainedModel is { } pretrained)
+        {
+            if (!pretrained.FeatureColumnNames.SequenceEqual(train.Layout.Columns.Select(c => c.Name)) || pretrained.FeatureCount != train.Layout.FeatureCount)
+                throw new ArgumentException($"PretrainedModel reads columns [{string.Join(", ", pretrained.FeatureColumnNames)}] with {pretrained.FeatureCount} features; " +
+                    $"this trainer reads [{string.Join(", ", train.Layout.Columns.Select(c => c.Name))}] with {train.Layout.FeatureCount}. Both must be the same.", nameof(o.PretrainedModel));
+            if (pretrained.Module.Factors != o.Factors)
+                throw new ArgumentException($"PretrainedModel has {pretrained.Module.Factors} factors; Factors is {o.Factors}. They must be equal.", nameof(o.PretrainedModel));
+            module.LoadFeatureWeights(pretrained.Module); // copy_ works across devices
+            ch.Info(MessageSensitivity.None, "{0}", $"{Name}: feature embeddings, linear weights and global bias initialised from the pre-trained {pretrained.ModelName}.");
+        }
+        else
+        {
+            double mean = train.Labels!.Average(l => (double)l);
+            module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
+        }
         module.to(device);
         ch.Info(MessageSensitivity.None, "{0}", $"{Name}: {train.RowCount} rows, {train.Layout.Columns.Count} columns, {train.Layout.SlotCount} feature slots, {train.Layout.FeatureCount} features, {module.ParameterCount} parameters.");
 
