@@ -47,7 +47,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         Console.WriteLine($"Loaded frappe ({layout.FeatureCount} features, {fields.Length} fields) in {load.Elapsed.TotalSeconds:F1} s");
         float[] testLabels = ml.Data.CreateEnumerable<LabelRow>(test, false).Select(r => r.Label).ToArray();
 
-        int nfmEpochs = quick ? 4 : 40, afmEpochs = quick ? 2 : 20, patience = quick ? 0 : 3;
+        int nfmEpochs = quick ? 4 : 40, afmEpochs = quick ? 2 : 30, patience = quick ? 0 : 3;
         // One libtorch thread: on the shared 2-core machine two OpenMP threads spin against other processes (observed 10x slower).
         int threads = context.Arg("--threads") is string t ? int.Parse(t, CultureInfo.InvariantCulture) : 1;
         var rows = new List<Row>();

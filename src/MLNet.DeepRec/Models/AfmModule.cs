@@ -36,8 +36,8 @@ internal sealed class AfmModule : FieldFeatureModule
             nn.init.xavier_uniform_(attention_h.weight!);
             nn.init.ones_(projection.weight!); // starts as FM (p = 1, uniform attention up to scale)
         }
-        attention_dropout = nn.Dropout(attentionDropout);
-        pooled_dropout = nn.Dropout(dropout);
+        attention_dropout = new FastDropout(attentionDropout);
+        pooled_dropout = new FastDropout(dropout);
         RegisterComponents();
     }
 
@@ -49,8 +49,8 @@ internal sealed class AfmModule : FieldFeatureModule
     private readonly Linear attention;
     private readonly Linear attention_h;
     private readonly Linear projection;
-    private readonly Dropout attention_dropout;
-    private readonly Dropout pooled_dropout;
+    private readonly FastDropout attention_dropout;
+    private readonly FastDropout pooled_dropout;
 
     /// <summary>Pairwise products (vᵢ∘vⱼ)xᵢxⱼ [N,P,k] and attention weights [N,P] (no dropout applied).</summary>
     private (Tensor Pairs, Tensor Weights) Attend(Tensor scaled, Tensor values)

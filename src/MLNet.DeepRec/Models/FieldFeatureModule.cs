@@ -117,3 +117,29 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
         return graph.Add(graph.Mul(x, Weights(graph, prefix + ".scale", scale)), Weights(graph, prefix + ".shift", shift));
     }
 }
+
+/// <summary>
+/// Inverted dropout, x · m / (1 − p) with m ~ Bernoulli(1 − p) in training mode and the identity in eval mode, the
+/// same as <c>nn.Dropout</c>. The mask is drawn as <c>rand ≥ p</c> (uniform, global generator) instead of libtorch's
+/// CPU <c>bernoulli_</c>: measured ≈3x cheaper per call at [512, 64] with one thread (≈140 µs against ≈500 µs forward +
+/// backward), which is a large part of an NFM step. No parameters, so state dicts keep their names.
+/// </summary>
+internal sealed class FastDropout : nn.Module<Tensor, Tensor>
+{
+    public FastDropout(double p) : base("FastDropout") { P = p; }
+
+    public double P { get; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (!training || P == 0) return x.alias();
+        Tensor mask;
+        using (no_grad())
+        {
+            using var r = rand_like(x);
+            mask = r.ge_(P).to(x.dtype).mul_(1.0 / (1.0 - P));
+        }
+        return x * mask;
+    }
+}
+

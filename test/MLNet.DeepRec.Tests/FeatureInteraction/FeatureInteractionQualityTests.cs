@@ -129,4 +129,20 @@ public class FeatureInteractionQualityTests
         var otherColumns = trainers.Nfm(Quick(new NfmTrainer.Options { Factors = 8, PretrainedModel = fm }, Keys, FeatureInteractionTask.Regression, 1));
         Assert.That(() => otherColumns.Fit(D.Train), Throws.ArgumentException.With.Message.Contains("columns"));
     }
+
+    [Test]
+    public void FastDropoutDropsAFractionPAndKeepsTheMeanInTrainingAndIsTheIdentityInEval()
+    {
+        using var dropout = new MLNet.DeepRec.Models.FastDropout(0.3);
+        using var x = TorchSharp.torch.ones(1000, 100);
+        dropout.train();
+        using var y = dropout.call(x);
+        double zeroFraction = y.eq(0).to(TorchSharp.torch.float32).mean().item<float>();
+        double mean = y.mean().item<float>();
+        Assert.That(zeroFraction, Is.EqualTo(0.3).Within(0.01));
+        Assert.That(mean, Is.EqualTo(1.0).Within(0.02));
+        dropout.eval();
+        using var z = dropout.call(x);
+        Assert.That(z.allclose(x, rtol: 0, atol: 0), Is.True);
+    }
 }
