@@ -41,13 +41,22 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     private readonly Parameter global_bias;
     public Embedding FeatureEmbedding => feature_embedding;
 
-    /// <summary>The interaction part f(x) of the model: [N] from the value-scaled embeddings xᵢvᵢ [N, F, k] and the values [N, F].</summary>
-    protected abstract Tensor Interaction(Tensor scaledEmbeddings, Tensor values);
+    /// <summary>The interaction part f(x) of the model: [N] from the value-scaled embeddings xᵢvᵢ [N, F, k] and the
+    /// values [N, F]; <paramref name="values"/> null means every value is 1 (no padding, no unknown key).</summary>
+    protected abstract Tensor Interaction(Tensor scaledEmbeddings, Tensor? values);
 
-    public override Tensor forward(Tensor indices, Tensor values)
+    public override Tensor forward(Tensor indices, Tensor values) => Output(indices, values);
+
+    /// <summary>
+    /// As <see cref="forward"/>; <paramref name="values"/> null means every value is 1 (one-hot rows, as in libFM data),
+    /// which skips the multiplications by x (about a tenth of an NFM training step on the CPU). Same result.
+    /// </summary>
+    public Tensor Output(Tensor indices, Tensor? values)
     {
-        var linear = (feature_bias.call(indices).squeeze(-1) * values).sum(1) + global_bias;
-        var scaled = feature_embedding.call(indices) * values.unsqueeze(-1);
+        var bias = feature_bias.call(indices).squeeze(-1);
+        var linear = (values is null ? bias : bias * values).sum(1) + global_bias;
+        var embedded = feature_embedding.call(indices);
+        var scaled = values is null ? embedded : embedded * values.unsqueeze(-1);
         return linear + Interaction(scaled, values);
     }
 

@@ -53,7 +53,7 @@ internal sealed class NfmModule : FieldFeatureModule
     private readonly Sequential hidden;
     private readonly Linear prediction;
 
-    protected override Tensor Interaction(Tensor scaled, Tensor values)
+    protected override Tensor Interaction(Tensor scaled, Tensor? values)
     {
         var sum = scaled.sum(1);
         var bi = 0.5 * (sum * sum - (scaled * scaled).sum(1));

@@ -217,8 +217,8 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IE
     }
 }
 
-/// <summary>A batch: int64 [n, F] indices, float [n, F] values, float [n] labels.</summary>
-internal sealed record FeatureBatch(Tensor Indices, Tensor Values, Tensor Labels);
+/// <summary>A batch: int64 [n, F] indices, float [n, F] values (null when every value of the data is 1), float [n] labels.</summary>
+internal sealed record FeatureBatch(Tensor Indices, Tensor? Values, Tensor Labels);
 
 /// <summary>The whole data set as device tensors.</summary>
 internal sealed record FeatureTensors(Tensor Indices, Tensor Values, Tensor? Labels)
@@ -253,20 +253,30 @@ internal sealed record FeatureTensors(Tensor Indices, Tensor Values, Tensor? Lab
 internal sealed class FeatureBatchSource : IBatchSource<FeatureBatch>
 {
     private readonly FeatureTensors _data;
-    public FeatureBatchSource(FeatureTensors data) { _data = data; }
+    private readonly bool _onesOnly;
+
+    public FeatureBatchSource(FeatureTensors data)
+    {
+        _data = data;
+        // One-hot data (every value 1, so no padding or unknown keys either): batches carry no values and the model
+        // skips its multiplications by x. Checked once; the result is the same either way.
+        using var allOnes = data.Values.eq(1).all();
+        _onesOnly = allOnes.item<bool>();
+    }
 
     public IEpochData<FeatureBatch> PrepareEpoch(int epoch, Generator generator)
     {
         var order = randperm(_data.Indices.shape[0], device: _data.Indices.device, generator: generator);
-        return new Epoch(_data.Indices.index_select(0, order), _data.Values.index_select(0, order), _data.Labels!.index_select(0, order));
+        return new Epoch(_data.Indices.index_select(0, order), _onesOnly ? null : _data.Values.index_select(0, order), _data.Labels!.index_select(0, order));
     }
 
     private sealed class Epoch : IEpochData<FeatureBatch>
     {
-        private readonly Tensor _i, _v, _y;
-        public Epoch(Tensor i, Tensor v, Tensor y) { _i = i; _v = v; _y = y; }
+        private readonly Tensor _i, _y;
+        private readonly Tensor? _v;
+        public Epoch(Tensor i, Tensor? v, Tensor y) { _i = i; _v = v; _y = y; }
         public long SampleCount => _i.shape[0];
-        public FeatureBatch Slice(long start, long count) => new(_i.narrow(0, start, count), _v.narrow(0, start, count), _y.narrow(0, start, count));
+        public FeatureBatch Slice(long start, long count) => new(_i.narrow(0, start, count), _v?.narrow(0, start, count), _y.narrow(0, start, count));
     }
 }
 
@@ -280,7 +290,7 @@ internal sealed class FeatureInteractionObjective : ITrainingObjective<FeatureBa
 
     public Tensor ComputeLoss(FeatureBatch batch)
     {
-        var output = _module.call(batch.Indices, batch.Values);
+        var output = _module.Output(batch.Indices, batch.Values);
         var loss = _task == FeatureInteractionTask.Regression
             ? nn.functional.mse_loss(output, batch.Labels)
             : nn.functional.binary_cross_entropy_with_logits(output, batch.Labels);
