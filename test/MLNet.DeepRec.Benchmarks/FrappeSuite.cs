@@ -47,29 +47,32 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         Console.WriteLine($"Loaded frappe ({layout.FeatureCount} features, {fields.Length} fields) in {load.Elapsed.TotalSeconds:F1} s");
         float[] testLabels = ml.Data.CreateEnumerable<LabelRow>(test, false).Select(r => r.Label).ToArray();
 
-        int nfmEpochs = quick ? 4 : 30, afmEpochs = quick ? 2 : 15, patience = quick ? 0 : 3;
+        int nfmEpochs = quick ? 4 : 40, afmEpochs = quick ? 2 : 30, patience = quick ? 0 : 3;
         // One libtorch thread: on the shared 2-core machine two OpenMP threads spin against other processes (observed 10x slower).
         int threads = context.Arg("--threads") is string t ? int.Parse(t, CultureInfo.InvariantCulture) : 1;
         var rows = new List<Row>();
-        T Common<T>(T o, FeatureInteractionTask task, int epochs) where T : FeatureInteractionTrainerOptions
+        T Common<T>(T o, FeatureInteractionTask task, int epochs, double learningRate) where T : FeatureInteractionTrainerOptions
         {
-            o.FeatureColumnNames = fields; o.Task = task; o.Seed = seed; o.BatchSize = 512; o.NumberOfEpochs = epochs; o.EarlyStoppingPatience = patience; o.LearningRate = 0.005; o.NumberOfThreads = threads;
+            o.FeatureColumnNames = fields; o.Task = task; o.Seed = seed; o.BatchSize = 512; o.NumberOfEpochs = epochs; o.EarlyStoppingPatience = patience; o.LearningRate = learningRate; o.NumberOfThreads = threads;
             return o;
         }
         foreach (var task in new[] { FeatureInteractionTask.Regression, FeatureInteractionTask.BinaryClassification })
         {
             bool reg = task == FeatureInteractionTask.Regression;
             var (tr, va, te) = reg ? (train, valid, test) : (trainB, validB, testB);
+            // The FM row is the papers' FM (no batch norm, dropout 0.5 on the pairwise layer); AFM starts from its
+            // embeddings, as both papers pre-train (NFM §4, AFM §4.1). Disposed after the task's rows.
+            FeatureInteractionTransformer? fm = null;
             var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit)[]
             {
-                ("FM (NFM-0)", "64 factors, no hidden layer, BN, dropout 0.3, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BiInteractionDropout = 0.3 }, task, nfmEpochs)).Fit(tr, va)),
-                ("NFM", "64 factors, 1 hidden layer 64, BN, dropout 0.5/0.2, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options(), task, nfmEpochs)).Fit(tr, va)),
-                ("AFM", "64 factors, attention 32, dropout 0.3, Adam lr 0.005", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options(), task, afmEpochs)).Fit(tr, va)),
+                ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va)),
+                ("NFM", "64 factors, 1 hidden layer 64, BN, dropout 0.5/0.2, Adam lr 0.002 (trainer defaults)", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options(), task, nfmEpochs, 0.002)).Fit(tr, va)),
+                ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, Dropout = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va)),
             };
             foreach (var (name, settings, fit) in configs)
             {
                 var watch = Stopwatch.StartNew();
-                using var model = fit();
+                var model = fit();
                 double seconds = watch.Elapsed.TotalSeconds;
                 var scored = model.Transform(te);
                 var epochs = model.TrainingReport.Epochs;
@@ -92,8 +95,10 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                         epochs.Count, model.TrainingReport.BestEpoch, spe, sps, seconds);
                 }
                 rows.Add(row);
+                if (name.StartsWith("FM", StringComparison.Ordinal)) fm = model; else model.Dispose();
                 Console.WriteLine($"{name} {row.Task}: RMSE {row.Rmse:F4} (clipped {row.RmseClipped:F4}), AUC {row.Auc:F4}, log-loss {row.LogLoss:F4}, {row.Epochs} epochs (best {row.BestEpoch}), {spe:F2} s/epoch, {sps:N0} samples/s, {seconds:F1} s");
             }
+            fm?.Dispose();
         }
 
         // ML.NET's field-aware FM: binary classification only (Boolean label), same 10 field columns.
@@ -144,7 +149,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         sb.AppendLine($"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; libtorch {TorchSharp.torch.__version__} CPU, {TorchSharp.torch.get_num_threads()} threads. Other builds/agents may have shared the 2 cores: treat timings as indicative.");
         sb.AppendLine("- Data: the NFM/AFM frappe libFM split: `frappe.validation.libfm` and `frappe.test.libfm` are the papers' files; **`frappe.train.reconstructed.libfm` is a reconstruction** (original positives, re-sampled negatives; see the dataset's RECONSTRUCTION.md), so results are close to, not identical with, a run on the original training file. 202,027 / 57,722 / 28,860 rows, 5,382 features in 10 fields (user, item, 8 context fields), each field one sparse one-hot `Vector<Single>` column from `LoadLibFm` with inferred fields; every model reads the same 10 columns.");
         sb.AppendLine($"- Command: `dotnet run --project test/MLNet.DeepRec.Benchmarks -c Release -- {arguments}`{(quick ? " (quick mode: few epochs, no early stopping — not representative of quality)" : "")}");
-        sb.AppendLine("- Training: batch 512, Adam, validation metric on the validation file after each epoch (−RMSE for regression, AUC for binary), early stopping with patience 3, one libtorch thread unless `--threads` is given, best epoch's weights kept. Test metrics come from the ML.NET pipeline (ONNX Runtime scoring, `mlContext.Regression.Evaluate` / `mlContext.BinaryClassification.Evaluate`).");
+        sb.AppendLine("- Training: batch 512, Adam (learning rate per row), AFM's feature embeddings, linear weights and global bias initialised from the FM row trained just before it on the same task (`PretrainedModel`; the papers' pre-training), validation metric on the validation file after each epoch (−RMSE for regression, AUC for binary), early stopping with patience 3, one libtorch thread unless `--threads` is given, best epoch's weights kept. Test metrics come from the ML.NET pipeline (ONNX Runtime scoring, `mlContext.Regression.Evaluate` / `mlContext.BinaryClassification.Evaluate`).");
         sb.AppendLine();
         sb.AppendLine("### Quality on the test file");
         sb.AppendLine();

@@ -36,8 +36,8 @@ internal sealed class AfmModule : FieldFeatureModule
             nn.init.xavier_uniform_(attention_h.weight!);
             nn.init.ones_(projection.weight!); // starts as FM (p = 1, uniform attention up to scale)
         }
-        attention_dropout = nn.Dropout(attentionDropout);
-        pooled_dropout = nn.Dropout(dropout);
+        attention_dropout = new FastDropout(attentionDropout);
+        pooled_dropout = new FastDropout(dropout);
         RegisterComponents();
     }
 
@@ -49,18 +49,18 @@ internal sealed class AfmModule : FieldFeatureModule
     private readonly Linear attention;
     private readonly Linear attention_h;
     private readonly Linear projection;
-    private readonly Dropout attention_dropout;
-    private readonly Dropout pooled_dropout;
+    private readonly FastDropout attention_dropout;
+    private readonly FastDropout pooled_dropout;
 
     /// <summary>Pairwise products (vᵢ∘vⱼ)xᵢxⱼ [N,P,k] and attention weights [N,P] (no dropout applied).</summary>
-    private (Tensor Pairs, Tensor Weights) Attend(Tensor scaled, Tensor values)
+    private (Tensor Pairs, Tensor Weights) Attend(Tensor scaled, Tensor? values)
     {
         // Pairs (i, j > i) in row-major order, built from slices: the backward of narrow/cat is cheap, unlike that of
         // index_select along dimension 1 (a serial index_add on the CPU, observed ~10x slower here).
         var pairs = PairProducts(scaled);
         var scores = attention_h.call(nn.functional.relu(attention.call(pairs))).squeeze(-1);
-        var inactive = PairProducts(values).eq(0);
-        var weights = nn.functional.softmax(scores.masked_fill(inactive, MaskedScore), 1);
+        // values null: every value is 1, so every pair is active and nothing is masked.
+        var weights = nn.functional.softmax(values is null ? scores : scores.masked_fill(PairProducts(values).eq(0), MaskedScore), 1);
         return (pairs, weights);
     }
 
@@ -73,7 +73,7 @@ internal sealed class AfmModule : FieldFeatureModule
         return parts.Length == 1 ? parts[0] : cat(parts, 1);
     }
 
-    protected override Tensor Interaction(Tensor scaled, Tensor values)
+    protected override Tensor Interaction(Tensor scaled, Tensor? values)
     {
         var (pairs, weights) = Attend(scaled, values);
         weights = attention_dropout.call(weights);

@@ -41,18 +41,41 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     private readonly Parameter global_bias;
     public Embedding FeatureEmbedding => feature_embedding;
 
-    /// <summary>The interaction part f(x) of the model: [N] from the value-scaled embeddings xᵢvᵢ [N, F, k] and the values [N, F].</summary>
-    protected abstract Tensor Interaction(Tensor scaledEmbeddings, Tensor values);
+    /// <summary>The interaction part f(x) of the model: [N] from the value-scaled embeddings xᵢvᵢ [N, F, k] and the
+    /// values [N, F]; <paramref name="values"/> null means every value is 1 (no padding, no unknown key).</summary>
+    protected abstract Tensor Interaction(Tensor scaledEmbeddings, Tensor? values);
 
-    public override Tensor forward(Tensor indices, Tensor values)
+    public override Tensor forward(Tensor indices, Tensor values) => Output(indices, values);
+
+    /// <summary>
+    /// As <see cref="forward"/>; <paramref name="values"/> null means every value is 1 (one-hot rows, as in libFM data),
+    /// which skips the multiplications by x (about a tenth of an NFM training step on the CPU). Same result.
+    /// </summary>
+    public Tensor Output(Tensor indices, Tensor? values)
     {
-        var linear = (feature_bias.call(indices).squeeze(-1) * values).sum(1) + global_bias;
-        var scaled = feature_embedding.call(indices) * values.unsqueeze(-1);
+        var bias = feature_bias.call(indices).squeeze(-1);
+        var linear = (values is null ? bias : bias * values).sum(1) + global_bias;
+        var embedded = feature_embedding.call(indices);
+        var scaled = values is null ? embedded : embedded * values.unsqueeze(-1);
         return linear + Interaction(scaled, values);
     }
 
     /// <summary>Extra loss term (e.g. AFM's L2 on the attention weights); null when none.</summary>
     public virtual Tensor? RegularizationLoss() => null;
+
+    /// <summary>
+    /// Copies the feature embeddings vᵢ, the linear weights wᵢ and the global bias w₀ of <paramref name="source"/>
+    /// (a trained FM/NFM/AFM over the same features and factor count): the papers' pre-training from a trained FM.
+    /// </summary>
+    public void LoadFeatureWeights(FieldFeatureModule source)
+    {
+        if (source.FeatureCount != FeatureCount || source.Factors != Factors)
+            throw new ArgumentException($"The pre-trained model has {source.FeatureCount} features × {source.Factors} factors; this model needs {FeatureCount} × {Factors}.");
+        using var _ = no_grad();
+        feature_embedding.weight!.copy_(source.feature_embedding.weight!);
+        feature_bias.weight!.copy_(source.feature_bias.weight!);
+        global_bias.copy_(source.global_bias);
+    }
 
     /// <summary>Starts w₀ at the label mean (regression) or the prior log-odds (binary).</summary>
     public void InitializeGlobalBias(double value)
@@ -103,3 +126,29 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
         return graph.Add(graph.Mul(x, Weights(graph, prefix + ".scale", scale)), Weights(graph, prefix + ".shift", shift));
     }
 }
+
+/// <summary>
+/// Inverted dropout, x · m / (1 − p) with m ~ Bernoulli(1 − p) in training mode and the identity in eval mode, the
+/// same as <c>nn.Dropout</c>. The mask is drawn as <c>rand ≥ p</c> (uniform, global generator) instead of libtorch's
+/// CPU <c>bernoulli_</c>: measured ≈3x cheaper per call at [512, 64] with one thread (≈140 µs against ≈500 µs forward +
+/// backward), which is a large part of an NFM step. No parameters, so state dicts keep their names.
+/// </summary>
+internal sealed class FastDropout : nn.Module<Tensor, Tensor>
+{
+    public FastDropout(double p) : base("FastDropout") { P = p; }
+
+    public double P { get; }
+
+    public override Tensor forward(Tensor x)
+    {
+        if (!training || P == 0) return x.alias();
+        Tensor mask;
+        using (no_grad())
+        {
+            using var r = rand_like(x);
+            mask = r.ge_(P).to(x.dtype).mul_(1.0 / (1.0 - P));
+        }
+        return x * mask;
+    }
+}
+

@@ -19,7 +19,7 @@ internal sealed class NfmModule : FieldFeatureModule
         HiddenLayers = hiddenLayers.ToArray();
         BatchNorm = batchNorm;
         bi_norm = nn.BatchNorm1d(factors);
-        bi_dropout = nn.Dropout(biDropout);
+        bi_dropout = new FastDropout(biDropout);
         var stack = new List<nn.Module<Tensor, Tensor>>();
         int width = factors;
         foreach (int size in HiddenLayers)
@@ -33,7 +33,7 @@ internal sealed class NfmModule : FieldFeatureModule
             stack.Add(linear);
             if (batchNorm) stack.Add(nn.BatchNorm1d(size));
             stack.Add(nn.ReLU());
-            stack.Add(nn.Dropout(hiddenDropout));
+            stack.Add(new FastDropout(hiddenDropout));
             width = size;
         }
         hidden = nn.Sequential(stack);
@@ -49,11 +49,11 @@ internal sealed class NfmModule : FieldFeatureModule
     public int[] HiddenLayers { get; }
     public bool BatchNorm { get; }
     private readonly BatchNorm1d bi_norm;
-    private readonly Dropout bi_dropout;
+    private readonly FastDropout bi_dropout;
     private readonly Sequential hidden;
     private readonly Linear prediction;
 
-    protected override Tensor Interaction(Tensor scaled, Tensor values)
+    protected override Tensor Interaction(Tensor scaled, Tensor? values)
     {
         var sum = scaled.sum(1);
         var bi = 0.5 * (sum * sum - (scaled * scaled).sum(1));

@@ -50,6 +50,16 @@ public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBa
     /// <summary>Embedding size k of every feature. Default 64.</summary>
     public int Factors = 64;
 
+    /// <summary>
+    /// A trained model (typically an FM: <see cref="NfmTrainer"/> with no hidden layers and no batch norm) whose feature
+    /// embeddings, linear weights and global bias initialise this model, as both papers do (NFM §4, AFM §4.1:
+    /// "we initialise the feature embeddings with FM's"); the rest of the network starts as usual and everything is
+    /// trained. It must read the same feature columns with the same feature count and <see cref="Factors"/>; its
+    /// weights are copied, not shared. Default null (random N(0, 0.01²) embeddings, zero linear weights, w₀ at the
+    /// label mean / prior log-odds).
+    /// </summary>
+    public FeatureInteractionTransformer? PretrainedModel;
+
     internal override void Validate()
     {
         base.Validate();
@@ -128,8 +138,21 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IE
         var device = DeviceSelector.Select(Context, ch);
         random.manual_seed(o.Seed);
         var module = CreateModule(train.Layout);
-        double mean = train.Labels!.Average(l => (double)l);
-        module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
+        if (o.PretrainedModel is { } pretrained)
+        {
+            if (!pretrained.FeatureColumnNames.SequenceEqual(train.Layout.Columns.Select(c => c.Name)) || pretrained.FeatureCount != train.Layout.FeatureCount)
+                throw new ArgumentException($"PretrainedModel reads columns [{string.Join(", ", pretrained.FeatureColumnNames)}] with {pretrained.FeatureCount} features; " +
+                    $"this trainer reads [{string.Join(", ", train.Layout.Columns.Select(c => c.Name))}] with {train.Layout.FeatureCount}. Both must be the same.", nameof(o.PretrainedModel));
+            if (pretrained.Module.Factors != o.Factors)
+                throw new ArgumentException($"PretrainedModel has {pretrained.Module.Factors} factors; Factors is {o.Factors}. They must be equal.", nameof(o.PretrainedModel));
+            module.LoadFeatureWeights(pretrained.Module); // copy_ works across devices
+            ch.Info(MessageSensitivity.None, "{0}", $"{Name}: feature embeddings, linear weights and global bias initialised from the pre-trained {pretrained.ModelName}.");
+        }
+        else
+        {
+            double mean = train.Labels!.Average(l => (double)l);
+            module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
+        }
         module.to(device);
         ch.Info(MessageSensitivity.None, "{0}", $"{Name}: {train.RowCount} rows, {train.Layout.Columns.Count} columns, {train.Layout.SlotCount} feature slots, {train.Layout.FeatureCount} features, {module.ParameterCount} parameters.");
 
@@ -194,8 +217,8 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IE
     }
 }
 
-/// <summary>A batch: int64 [n, F] indices, float [n, F] values, float [n] labels.</summary>
-internal sealed record FeatureBatch(Tensor Indices, Tensor Values, Tensor Labels);
+/// <summary>A batch: int64 [n, F] indices, float [n, F] values (null when every value of the data is 1), float [n] labels.</summary>
+internal sealed record FeatureBatch(Tensor Indices, Tensor? Values, Tensor Labels);
 
 /// <summary>The whole data set as device tensors.</summary>
 internal sealed record FeatureTensors(Tensor Indices, Tensor Values, Tensor? Labels)
@@ -230,20 +253,30 @@ internal sealed record FeatureTensors(Tensor Indices, Tensor Values, Tensor? Lab
 internal sealed class FeatureBatchSource : IBatchSource<FeatureBatch>
 {
     private readonly FeatureTensors _data;
-    public FeatureBatchSource(FeatureTensors data) { _data = data; }
+    private readonly bool _onesOnly;
+
+    public FeatureBatchSource(FeatureTensors data)
+    {
+        _data = data;
+        // One-hot data (every value 1, so no padding or unknown keys either): batches carry no values and the model
+        // skips its multiplications by x. Checked once; the result is the same either way.
+        using var allOnes = data.Values.eq(1).all();
+        _onesOnly = allOnes.item<bool>();
+    }
 
     public IEpochData<FeatureBatch> PrepareEpoch(int epoch, Generator generator)
     {
         var order = randperm(_data.Indices.shape[0], device: _data.Indices.device, generator: generator);
-        return new Epoch(_data.Indices.index_select(0, order), _data.Values.index_select(0, order), _data.Labels!.index_select(0, order));
+        return new Epoch(_data.Indices.index_select(0, order), _onesOnly ? null : _data.Values.index_select(0, order), _data.Labels!.index_select(0, order));
     }
 
     private sealed class Epoch : IEpochData<FeatureBatch>
     {
-        private readonly Tensor _i, _v, _y;
-        public Epoch(Tensor i, Tensor v, Tensor y) { _i = i; _v = v; _y = y; }
+        private readonly Tensor _i, _y;
+        private readonly Tensor? _v;
+        public Epoch(Tensor i, Tensor? v, Tensor y) { _i = i; _v = v; _y = y; }
         public long SampleCount => _i.shape[0];
-        public FeatureBatch Slice(long start, long count) => new(_i.narrow(0, start, count), _v.narrow(0, start, count), _y.narrow(0, start, count));
+        public FeatureBatch Slice(long start, long count) => new(_i.narrow(0, start, count), _v?.narrow(0, start, count), _y.narrow(0, start, count));
     }
 }
 
@@ -257,7 +290,7 @@ internal sealed class FeatureInteractionObjective : ITrainingObjective<FeatureBa
 
     public Tensor ComputeLoss(FeatureBatch batch)
     {
-        var output = _module.call(batch.Indices, batch.Values);
+        var output = _module.Output(batch.Indices, batch.Values);
         var loss = _task == FeatureInteractionTask.Regression
             ? nn.functional.mse_loss(output, batch.Labels)
             : nn.functional.binary_cross_entropy_with_logits(output, batch.Labels);

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Trainers;
 using MLNet.DeepRec.Trainers;
+using MLNet.DeepRec.Training;
 using NUnit.Framework;
 
 namespace MLNet.DeepRec.Tests.FeatureInteraction;
@@ -89,5 +90,59 @@ public class FeatureInteractionQualityTests
         using var a = D.Context.DeepRec().Trainers.Nfm(o).Fit(D.Train);
         using var b = D.Context.DeepRec().Trainers.Nfm(o).Fit(D.Train);
         Assert.That(b.ScoreWithTorch(D.Test), Is.EqualTo(a.ScoreWithTorch(D.Test)));
+    }
+
+    // NFM §4 / AFM §4.1: the feature embeddings (and linear part, global bias) start from a trained FM's.
+    [Test]
+    public void PretrainedModelInitialisesTheFeatureWeightsFromATrainedFm()
+    {
+        var trainers = D.Context.DeepRec().Trainers;
+        var columns = Keys.Append("X").ToArray();
+        using var fm = trainers.Nfm(Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 16, BiInteractionDropout = 0, BatchNormalization = false }, columns, FeatureInteractionTask.Regression)).Fit(D.Train);
+
+        // A (practically) zero step size: after one epoch the copied weights are still the FM's.
+        var frozen = Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0, PretrainedModel = fm }, columns, FeatureInteractionTask.Regression, 1);
+        frozen.Optimizer = DeepRecOptimizer.Sgd; frozen.LearningRate = 1e-12;
+        using (var copy = trainers.Afm(frozen).Fit(D.Train))
+        {
+            using var a = copy.Module.FeatureEmbedding.weight!.detach().cpu();
+            using var b = fm.Module.FeatureEmbedding.weight!.detach().cpu();
+            Assert.That(a.allclose(b, rtol: 0, atol: 1e-6), Is.True, "embeddings copied");
+            Assert.That(copy.Module.ParameterCount, Is.Not.EqualTo(fm.Module.ParameterCount), "the rest of the network is AFM's own");
+        }
+
+        // Starting from the FM, the first epoch already fits far better than from a random start.
+        using var fromFm = trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0, PretrainedModel = fm }, columns, FeatureInteractionTask.Regression, 1)).Fit(D.Train);
+        using var fromScratch = trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0 }, columns, FeatureInteractionTask.Regression, 1)).Fit(D.Train);
+        TestContext.Out.WriteLine($"first-epoch loss: from FM {fromFm.TrainingReport.Epochs[0].Loss:F4}, from scratch {fromScratch.TrainingReport.Epochs[0].Loss:F4}");
+        Assert.That(fromFm.TrainingReport.Epochs[0].Loss, Is.LessThan(fromScratch.TrainingReport.Epochs[0].Loss));
+    }
+
+    [Test]
+    public void PretrainedModelWithOtherFactorsOrColumnsIsRejected()
+    {
+        var trainers = D.Context.DeepRec().Trainers;
+        var columns = Keys.Append("X").ToArray();
+        using var fm = trainers.Nfm(Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 8, BatchNormalization = false }, columns, FeatureInteractionTask.Regression, 1)).Fit(D.Train);
+        var otherFactors = trainers.Nfm(Quick(new NfmTrainer.Options { Factors = 16, PretrainedModel = fm }, columns, FeatureInteractionTask.Regression, 1));
+        Assert.That(() => otherFactors.Fit(D.Train), Throws.ArgumentException.With.Message.Contains("factors"));
+        var otherColumns = trainers.Nfm(Quick(new NfmTrainer.Options { Factors = 8, PretrainedModel = fm }, Keys, FeatureInteractionTask.Regression, 1));
+        Assert.That(() => otherColumns.Fit(D.Train), Throws.ArgumentException.With.Message.Contains("columns"));
+    }
+
+    [Test]
+    public void FastDropoutDropsAFractionPAndKeepsTheMeanInTrainingAndIsTheIdentityInEval()
+    {
+        using var dropout = new MLNet.DeepRec.Models.FastDropout(0.3);
+        using var x = TorchSharp.torch.ones(1000, 100);
+        dropout.train();
+        using var y = dropout.call(x);
+        double zeroFraction = y.eq(0).to(TorchSharp.torch.float32).mean().item<float>();
+        double mean = y.mean().item<float>();
+        Assert.That(zeroFraction, Is.EqualTo(0.3).Within(0.01));
+        Assert.That(mean, Is.EqualTo(1.0).Within(0.02));
+        dropout.eval();
+        using var z = dropout.call(x);
+        Assert.That(z.allclose(x, rtol: 0, atol: 0), Is.True);
     }
 }
