@@ -102,20 +102,11 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>ONNX of <see cref="Interaction"/>: returns a float [N] name.</summary>
     protected abstract string InteractionOnnx(OnnxGraphBuilder g, string scaledEmbeddings, string values);
 
-    /// <summary>Adds a tensor's values as an initializer (copied to the CPU).</summary>
-    protected static string Weights(OnnxGraphBuilder graph, string name, Tensor t)
-    {
-        using var c = t.detach().to(float32).cpu().contiguous();
-        return graph.AddInitializer(name, c.data<float>().ToArray(), c.shape);
-    }
+    /// <summary>Adds a tensor's values as an initializer (see <see cref="TorchOnnxExtensions.AddWeights"/>).</summary>
+    protected static string Weights(OnnxGraphBuilder graph, string name, Tensor t) => graph.AddWeights(name, t);
 
-    /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer.</summary>
-    protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x)
-    {
-        using var wt = layer.weight!.t();
-        string y = graph.MatMul(x, Weights(graph, prefix + ".weight_t", wt));
-        return layer.bias is null ? y : graph.Add(y, Weights(graph, prefix + ".bias", layer.bias));
-    }
+    /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer (see <see cref="TorchOnnxExtensions.Linear"/>).</summary>
+    protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x) => graph.Linear(prefix, layer, x);
 
     /// <summary>Batch norm in inference mode, folded into x·scale + shift.</summary>
     protected static string BatchNormOnnx(OnnxGraphBuilder graph, string prefix, BatchNorm1d bn, string x)

@@ -113,11 +113,7 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
         return g.Reshape(g.Slice(x, new long[] { l - 1 }, new long[] { l }, new long[] { 1 }), new long[] { -1, d });
     }
 
-    internal static string Weights(OnnxGraphBuilder g, string name, Tensor t)
-    {
-        using var c = t.detach().to(float32).cpu().contiguous();
-        return g.AddInitializer(name, c.data<float>().ToArray(), c.shape);
-    }
+    internal static string Weights(OnnxGraphBuilder g, string name, Tensor t) => g.AddWeights(name, t);
 }
 
 /// <summary>One pre-norm causal self-attention block with a point-wise feed-forward network.</summary>
@@ -168,11 +164,7 @@ internal sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor, Tensor>
     {
         long dh = d / _heads;
         string W(string name, Tensor t) => SasRecModule.Weights(g, $"{prefix}.{name}", t);
-        string Linear(string name, Linear layer, string input)
-        {
-            using var wt = layer.weight!.t();
-            return g.Add(g.MatMul(input, W(name + ".weight_t", wt)), W(name + ".bias", layer.bias!));
-        }
+        string Linear(string name, Linear layer, string input) => g.Linear($"{prefix}.{name}", layer, input);
         string Heads(string t) => g.Transpose(g.Reshape(t, new long[] { -1, l, _heads, dh }), new long[] { 0, 2, 1, 3 });
 
         string y = g.LayerNormalization(x, W("attention_norm.weight", attention_norm.weight!), W("attention_norm.bias", attention_norm.bias!), -1, (float)SasRecModule.LayerNormEpsilon);

@@ -47,13 +47,14 @@ internal sealed class CollaborativeBatchSource : IBatchSource<CollaborativeBatch
         }
         else
         {
-            var negUsers = _users.repeat(_negatives);
-            var negItems = _sampler.Sample(negUsers, generator);
-            var users = cat(new[] { _users, negUsers });
+            // Row r of the epoch is positive r for r < n, else a negative for user (r mod n). The shuffled users and
+            // labels therefore follow from the permutation alone (order mod n, order < n): no concatenations.
+            var negItems = _sampler.Sample(_users.repeat(_negatives), generator);
             var items = cat(new[] { _items, negItems });
-            var labels = cat(new[] { ones(n, device: users.device), zeros(n * _negatives, device: users.device) });
-            var order = randperm(users.shape[0], device: users.device, generator: generator);
-            return new Epoch(users.index_select(0, order), items.index_select(0, order), labels.index_select(0, order), null);
+            var order = randperm(n * (1 + _negatives), device: _users.device, generator: generator);
+            var users = _users.index_select(0, order.remainder(n));
+            var labels = order.lt(n).to(float32);
+            return new Epoch(users, items.index_select(0, order), labels, null);
         }
     }
 
