@@ -74,39 +74,20 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
 /// A model only supplies its module.
 /// </summary>
 /// <typeparam name="TOptions">The model's options.</typeparam>
-public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<CollaborativeFilteringTransformer>
+public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TOptions, CollaborativeFilteringTransformer>
     where TOptions : CollaborativeTrainerOptions
 {
-    private protected CollaborativeTrainerBase(MLContext mlContext, TOptions options, string name)
-    {
-        ArgumentNullException.ThrowIfNull(mlContext);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        Context = mlContext;
-        TrainerOptions = options;
-        Name = name;
-    }
-
-    private protected MLContext Context { get; }
-
-    /// <summary>The options this trainer was created with.</summary>
-    private protected TOptions TrainerOptions { get; }
-
-    /// <summary>Model name used in logs and exported metadata (e.g. "NeuMF").</summary>
-    public string Name { get; }
+    private protected CollaborativeTrainerBase(MLContext mlContext, TOptions options, string name) : base(mlContext, options, name) { }
 
     /// <summary>Builds a fresh, initialised module for the given key cardinalities.</summary>
     private protected abstract CollaborativeModule CreateModule(int userCount, int itemCount);
-
-    /// <summary>Trains on <paramref name="input"/> (no validation data, all epochs run).</summary>
-    public CollaborativeFilteringTransformer Fit(IDataView input) => Fit(input, null);
 
     /// <summary>
     /// Trains on <paramref name="trainData"/>; when <paramref name="validationData"/> is given (same key-typed columns,
     /// e.g. the leave-one-out validation split), NDCG@<c>ValidationK</c> under the sampled protocol is computed after each
     /// epoch, drives early stopping, and the best epoch's weights are kept.
     /// </summary>
-    public CollaborativeFilteringTransformer Fit(IDataView trainData, IDataView? validationData)
+    public override CollaborativeFilteringTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
         var host = ((IHostEnvironment)Context).Register(Name);
@@ -165,7 +146,7 @@ public abstract class CollaborativeTrainerBase<TOptions> : IEstimator<Collaborat
     }
 
     /// <summary>Adds <c>Score</c> and <c>Probability</c> (Single) after checking the key-typed input columns.</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         CheckKeyColumn(inputSchema, TrainerOptions.UserIdColumnName, "user");
         CheckKeyColumn(inputSchema, TrainerOptions.ItemIdColumnName, "item");

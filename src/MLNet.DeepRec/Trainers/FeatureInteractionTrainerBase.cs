@@ -89,25 +89,11 @@ public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBa
 /// </summary>
 /// <typeparam name="TOptions">The model's options.</typeparam>
 /// <typeparam name="TTransformer">The transformer it returns.</typeparam>
-public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IEstimator<TTransformer>
+public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : DeepRecTrainerBase<TOptions, TTransformer>
     where TOptions : FeatureInteractionTrainerOptions
     where TTransformer : FeatureInteractionTransformer
 {
-    private protected FeatureInteractionTrainerBase(MLContext mlContext, TOptions options, string name)
-    {
-        ArgumentNullException.ThrowIfNull(mlContext);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        Context = mlContext;
-        TrainerOptions = options;
-        Name = name;
-    }
-
-    private protected MLContext Context { get; }
-    private protected TOptions TrainerOptions { get; }
-
-    /// <summary>Model name used in logs and exported metadata ("NFM" or "AFM").</summary>
-    public string Name { get; }
+    private protected FeatureInteractionTrainerBase(MLContext mlContext, TOptions options, string name) : base(mlContext, options, name) { }
 
     private protected abstract FieldFeatureModule CreateModule(FieldFeatureLayout layout);
 
@@ -115,8 +101,6 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IE
 
     private FieldFeatureReader.LabelKind LabelKind => TrainerOptions.Task == FeatureInteractionTask.Regression ? FieldFeatureReader.LabelKind.Regression : FieldFeatureReader.LabelKind.Binary;
 
-    /// <summary>Trains on <paramref name="input"/> (no validation data, all epochs run).</summary>
-    public TTransformer Fit(IDataView input) => Fit(input, null);
 
     /// <summary>
     /// Trains on <paramref name="trainData"/>. When <paramref name="validationData"/> is given (same columns), the
@@ -125,7 +109,7 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IE
     /// </summary>
     /// <exception cref="ArgumentException">A column is missing or has the wrong type (the message names it).</exception>
     /// <exception cref="InvalidOperationException">A value is NaN/infinite or a vector has the wrong size (the message names column and row).</exception>
-    public TTransformer Fit(IDataView trainData, IDataView? validationData)
+    public override TTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
         var o = TrainerOptions;
@@ -175,7 +159,7 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : IE
 
     /// <summary>Checks the feature and label columns; adds <c>Score</c> (regression) or <c>Score</c>, <c>Probability</c>
     /// and <c>PredictedLabel</c> (binary classification).</summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         foreach (string name in TrainerOptions.FeatureColumnNames)
         {

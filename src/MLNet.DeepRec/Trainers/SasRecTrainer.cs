@@ -26,7 +26,7 @@ namespace MLNet.DeepRec.Trainers;
 /// (<see cref="Options.ValidationNegatives"/> negatives, as in the paper), each user scored with its training history;
 /// it drives early stopping and best-weight restore in the shared training core.</para>
 /// </remarks>
-public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
+public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, SasRecTransformer>
 {
     /// <summary>SASRec options. Defaults are the paper's Amazon Games settings.</summary>
     public sealed class Options : DeepRecTrainerOptionsBase
@@ -110,20 +110,7 @@ public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
         }
     }
 
-    private readonly MLContext _context;
-    private readonly Options _options;
-
-    internal SasRecTrainer(MLContext mlContext, Options options)
-    {
-        ArgumentNullException.ThrowIfNull(mlContext);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
-        _context = mlContext;
-        _options = options;
-    }
-
-    /// <summary>Trains on the interaction log <paramref name="input"/> (no validation data, all epochs run).</summary>
-    public SasRecTransformer Fit(IDataView input) => Fit(input, null);
+    internal SasRecTrainer(MLContext mlContext, Options options) : base(mlContext, options, "SASRec") { }
 
     /// <summary>
     /// Trains on the interaction log <paramref name="trainData"/>; with <paramref name="validationData"/> (same key types,
@@ -133,11 +120,11 @@ public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
     /// <exception cref="ArgumentException">A column is missing or not key-typed, or the validation key types differ.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="Options.TopK"/> exceeds the number of items.</exception>
     /// <exception cref="InvalidOperationException">No user has two training events (nothing to learn a next item from).</exception>
-    public SasRecTransformer Fit(IDataView trainData, IDataView? validationData)
+    public override SasRecTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
-        var o = _options;
-        var host = ((IHostEnvironment)_context).Register("SASRec");
+        var o = TrainerOptions;
+        var host = ((IHostEnvironment)Context).Register("SASRec");
         var sequences = UserSequences.FromDataViews(new[] { trainData }, o.UserIdColumnName, o.ItemIdColumnName, o.TimestampColumnName);
         int userCount = sequences.UserCount, itemCount = sequences.ItemCount;
         if (o.TopK > itemCount)
@@ -160,7 +147,7 @@ public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
         var (pairUsers, pairItems) = Pairs(sequences);
 
         using var ch = host.Start("Setup");
-        var device = DeviceSelector.Select(_context, ch);
+        var device = DeviceSelector.Select(Context, ch);
         random.manual_seed(o.Seed);
         var module = new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate);
         module.to(device);
@@ -196,7 +183,7 @@ public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
         }
         module.SetUnknownItemToMean();
         var itemIds = KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]);
-        return new SasRecTransformer(_context, module, device, o, userCount, trainHistories, itemIds, report, tokens);
+        return new SasRecTransformer(Context, module, device, o, userCount, trainHistories, itemIds, report, tokens);
     }
 
     /// <summary>
@@ -204,16 +191,16 @@ public sealed class SasRecTrainer : IEstimator<SasRecTransformer>
     /// <c>Score</c>, <c>Probability</c> (Single), <c>TopKItems</c> (UInt32 vector of item keys) and <c>TopKScores</c>
     /// (Single vector), each of length <see cref="Options.TopK"/>.
     /// </summary>
-    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        var history = Find(inputSchema, _options.HistoryColumnName, "history");
+        var history = Find(inputSchema, TrainerOptions.HistoryColumnName, "history");
         if (!history.IsKey || history.Kind == SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentException($"The history column '{_options.HistoryColumnName}' must be a vector of item keys (MapValueToKey on a vector column, or DeepRec().Data.GroupSequences), but it is {history.ItemType}{(history.Kind == SchemaShape.Column.VectorKind.Scalar ? " scalar" : "")}.");
-        var item = Find(inputSchema, _options.ItemIdColumnName, "item");
+            throw new ArgumentException($"The history column '{TrainerOptions.HistoryColumnName}' must be a vector of item keys (MapValueToKey on a vector column, or DeepRec().Data.GroupSequences), but it is {history.ItemType}{(history.Kind == SchemaShape.Column.VectorKind.Scalar ? " scalar" : "")}.");
+        var item = Find(inputSchema, TrainerOptions.ItemIdColumnName, "item");
         if (!item.IsKey || item.Kind != SchemaShape.Column.VectorKind.Scalar)
-            throw new ArgumentException($"The item column '{_options.ItemIdColumnName}' must be a scalar key-typed column (MapValueToKey), but it is {item.ItemType}.");
-        return SasRecTransformer.AppendOutputColumns(_context, inputSchema, _options.TopK);
+            throw new ArgumentException($"The item column '{TrainerOptions.ItemIdColumnName}' must be a scalar key-typed column (MapValueToKey), but it is {item.ItemType}.");
+        return SasRecTransformer.AppendOutputColumns(Context, inputSchema, TrainerOptions.TopK);
     }
 
     private static SchemaShape.Column Find(SchemaShape schema, string name, string role)
