@@ -59,15 +59,20 @@ internal sealed class TorchNegativeSampler : IDisposable
         long n = users.shape[0];
         using var scope = NewDisposeScope();
         var items = Draw(n, users.device, generator);
-        var keyBase = users * _stride;
+        // Round 1 checks every draw; later rounds only the entries redrawn in the round before.
+        var pending = arange(n, dtype: int64, device: users.device);
+        var pendingUsers = users;
+        var pendingItems = items;
         for (int round = 0; round < MaxRedraws; round++)
         {
-            var keys = keyBase + items;
+            var keys = pendingUsers * _stride + pendingItems;
             var position = searchsorted(_seenKeys, keys).clamp_max(_seenKeys.shape[0] - 1);
             var hit = _seenKeys.index_select(0, position).eq(keys);
-            var hits = hit.nonzero().squeeze(1);
-            if (hits.shape[0] == 0) return items.MoveToOuterDisposeScope();
-            items.index_put_(Draw(hits.shape[0], users.device, generator), hits);
+            pending = pending.masked_select(hit);
+            if (pending.shape[0] == 0) return items.MoveToOuterDisposeScope();
+            pendingUsers = users.index_select(0, pending);
+            pendingItems = Draw(pending.shape[0], users.device, generator);
+            items.index_put_(pendingItems, pending);
         }
         throw new InvalidOperationException("Negative sampling could not find unseen items after many redraws; some users have interacted with nearly every item.");
     }
