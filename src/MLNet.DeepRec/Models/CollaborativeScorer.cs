@@ -18,16 +18,12 @@ internal sealed class CollaborativeScorer : IItemScorer
 
     public float[] ScoreCandidates(int[] users, int[] items, int candidatesPerUser)
     {
-        ArgumentNullException.ThrowIfNull(users);
-        ArgumentNullException.ThrowIfNull(items);
-        if (candidatesPerUser <= 0) throw new ArgumentOutOfRangeException(nameof(candidatesPerUser), candidatesPerUser, "Must be positive.");
-        if (items.Length != (long)users.Length * candidatesPerUser)
-            throw new ArgumentException($"items must hold users.Length × candidatesPerUser = {(long)users.Length * candidatesPerUser} keys, not {items.Length}.", nameof(items));
+        ItemScorerArguments.CheckCandidates(users, items, candidatesPerUser);
         var result = new float[items.Length];
         using var _ = no_grad();
         _module.eval();
-        using var u = tensor(Clamp(users, UserCount), dtype: int64, device: _device).repeat_interleave(candidatesPerUser);
-        using var i = tensor(Clamp(items, ItemCount), dtype: int64, device: _device);
+        using var u = tensor(ItemScorerArguments.ClampKeys(users, UserCount), dtype: int64, device: _device).repeat_interleave(candidatesPerUser);
+        using var i = tensor(ItemScorerArguments.ClampKeys(items, ItemCount), dtype: int64, device: _device);
         for (long start = 0; start < items.Length; start += PairsPerChunk)
         {
             using var scope = NewDisposeScope();
@@ -45,7 +41,7 @@ internal sealed class CollaborativeScorer : IItemScorer
         int usersPerChunk = (int)Math.Max(1, PairsPerChunk / Math.Max(1, ItemCount));
         using var _ = no_grad();
         _module.eval();
-        var clamped = Clamp(users, UserCount);
+        var clamped = ItemScorerArguments.ClampKeys(users, UserCount);
         for (int start = 0; start < users.Length; start += usersPerChunk)
         {
             using var scope = NewDisposeScope();
@@ -57,11 +53,4 @@ internal sealed class CollaborativeScorer : IItemScorer
         return result;
     }
 
-    /// <summary>Keys outside 0..count (a key type larger than the trained one) are treated as unknown (0).</summary>
-    private static long[] Clamp(int[] keys, int count)
-    {
-        var r = new long[keys.Length];
-        for (int n = 0; n < keys.Length; n++) r[n] = keys[n] < 0 || keys[n] > count ? 0 : keys[n];
-        return r;
-    }
 }

@@ -27,11 +27,7 @@ internal sealed class SasRecScorer : IItemScorer, IDisposable
 
     public float[] ScoreCandidates(int[] users, int[] items, int candidatesPerUser)
     {
-        ArgumentNullException.ThrowIfNull(users);
-        ArgumentNullException.ThrowIfNull(items);
-        if (candidatesPerUser <= 0) throw new ArgumentOutOfRangeException(nameof(candidatesPerUser), candidatesPerUser, "Must be positive.");
-        if (items.Length != (long)users.Length * candidatesPerUser)
-            throw new ArgumentException($"items must hold users.Length × candidatesPerUser = {(long)users.Length * candidatesPerUser} keys, not {items.Length}.", nameof(items));
+        ItemScorerArguments.CheckCandidates(users, items, candidatesPerUser);
         var result = new float[items.Length];
         using var _ = no_grad();
         _module.eval();
@@ -40,7 +36,7 @@ internal sealed class SasRecScorer : IItemScorer, IDisposable
             using var scope = NewDisposeScope();
             int b = Math.Min(UsersPerChunk, users.Length - start);
             var hidden = Hidden(users.AsSpan(start, b));
-            var cand = tensor(Clamp(items.AsSpan(start * candidatesPerUser, b * candidatesPerUser), ItemCount), dtype: int64, device: _device);
+            var cand = tensor(ItemScorerArguments.ClampKeys(items.AsSpan(start * candidatesPerUser, b * candidatesPerUser), ItemCount), dtype: int64, device: _device);
             var emb = _module.ItemWeights.index_select(0, cand).view(b, candidatesPerUser, -1);
             var scores = emb.bmm(hidden.unsqueeze(2)).squeeze(2).to(float32).cpu().contiguous();
             scores.data<float>().CopyTo(result.AsSpan(start * candidatesPerUser, b * candidatesPerUser));
@@ -67,16 +63,10 @@ internal sealed class SasRecScorer : IItemScorer, IDisposable
 
     private Tensor Hidden(ReadOnlySpan<int> users)
     {
-        var keys = Clamp(users, UserCount);
+        var keys = ItemScorerArguments.ClampKeys(users, UserCount);
         return _module.LastHidden(_histories.index_select(0, tensor(keys, dtype: int64, device: _device)));
     }
 
-    private static long[] Clamp(ReadOnlySpan<int> keys, int count)
-    {
-        var r = new long[keys.Length];
-        for (int n = 0; n < keys.Length; n++) r[n] = keys[n] < 0 || keys[n] > count ? 0 : keys[n];
-        return r;
-    }
 
     public void Dispose() => _histories.Dispose();
 }
