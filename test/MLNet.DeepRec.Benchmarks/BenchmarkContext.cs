@@ -6,8 +6,11 @@ internal interface IBenchmarkSuite
     /// <summary>Suite name, used by --suite and as the section name in docs/benchmarks.md.</summary>
     string Name { get; }
 
-    /// <summary>Runs the suite; returns the markdown section wrapped in begin/end markers for <see cref="Report.ReplaceSection"/>.</summary>
-    string? Run(BenchmarkContext context);
+    /// <summary>How many <see cref="BenchmarkProgress.Step"/> calls the suite makes (for the progress bar).</summary>
+    int PlannedSteps(bool quick);
+
+    /// <summary>Runs the suite; returns its section, curves, points and summary rows, or null when its data is missing.</summary>
+    SuiteResult? Run(BenchmarkContext context);
 }
 
 /// <summary>Command-line options shared by the suites.</summary>
@@ -15,28 +18,42 @@ internal sealed class BenchmarkContext
 {
     private readonly string[] _args;
 
-    public BenchmarkContext(string[] args)
+    public BenchmarkContext(string[] args, BenchmarkProgress progress)
     {
         _args = args;
-        SharedDatasets = Arg("--shared") ?? Path.Combine(FindRepoRoot(), "..", "shared", "datasets");
+        Progress = progress;
+        RepositoryRoot = FindRepoRoot();
+        SharedDatasets = Arg("--shared") ?? Path.Combine(RepositoryRoot, "..", "shared", "datasets");
     }
 
     /// <summary>Quick mode: fewer epochs, for a smoke run of the whole report.</summary>
     public bool Quick => _args.Contains("--quick");
 
+    /// <summary>The folder with MLNet.DeepRec.sln (the current directory when not found).</summary>
+    public string RepositoryRoot { get; }
+
     /// <summary>Folder holding ml-100k/, frappe/, sasrec/ (default ../shared/datasets beside the repository).</summary>
     public string SharedDatasets { get; }
 
-    /// <summary>The arguments as typed, for the report's "Command" line.</summary>
-    public string CommandLine => string.Join(" ", _args);
+    /// <summary>The run's progress bar.</summary>
+    public BenchmarkProgress Progress { get; }
 
-    /// <summary>Echoes the trainers' per-epoch log lines (and early stopping) to the console: the progress of long runs.</summary>
-    public static void EchoTrainingProgress(Microsoft.ML.MLContext ml) => ml.Log += (_, e) =>
+    /// <summary>
+    /// Echoes the trainers' per-epoch log lines (and early stopping) to the console and moves the progress bar with
+    /// them: the trainers log "Epoch N/M: …" after every epoch.
+    /// </summary>
+    public void EchoTrainingProgress(Microsoft.ML.MLContext ml) => ml.Log += (_, e) =>
     {
         if (e.Kind != Microsoft.ML.Runtime.ChannelMessageKind.Info) return;
         string m = e.Message;
-        if (m.Contains("] Epoch ", StringComparison.Ordinal) || m.Contains("Early stopping", StringComparison.Ordinal) || m.Contains("Restored the weights", StringComparison.Ordinal))
+        int at = m.IndexOf("] Epoch ", StringComparison.Ordinal);
+        if (at >= 0 || m.Contains("Early stopping", StringComparison.Ordinal) || m.Contains("Restored the weights", StringComparison.Ordinal))
             Console.WriteLine($"  [{DateTime.Now:HH:mm:ss}] {e.Source.Split(';')[0]}: {m[(m.IndexOf("] ", StringComparison.Ordinal) + 2)..]}");
+        if (at >= 0)
+        {
+            string[] parts = m[(at + 8)..].Split(':', 2)[0].Split('/');
+            if (parts.Length == 2 && int.TryParse(parts[0], out int epoch) && int.TryParse(parts[1], out int epochs)) Progress.Epoch(epoch, epochs);
+        }
     };
 
     /// <summary>The value after <paramref name="name"/>, or null.</summary>

@@ -1,7 +1,10 @@
-// Benchmark program (not a unit test): every figure in docs/benchmarks.md comes from here. Rerun:
-//   dotnet run --project test/MLNet.DeepRec.Benchmarks -c Release -- [--suite NAME[,NAME]] [--quick] [--output docs/benchmarks.md]
-//   [--shared ../shared/datasets] [--threads N]
-// Each suite prints a markdown section and, with --output, replaces its own section of that file.
+// Benchmark program (not a unit test): every figure and plot in docs/benchmarks.md comes from here.
+//   dotnet run --project test/MLNet.DeepRec.Benchmarks -c Release -- [--quick] [--suite NAME[,NAME]] [--threads N]
+//       [--output PATH] [--shared DIR]
+// With every suite (the default) it writes the whole report; with --suite it replaces only those sections. Full runs
+// write docs/benchmarks.md by default, quick runs artifacts/benchmarks-quick/benchmarks.md (so a smoke run never
+// overwrites the reference figures); --output overrides. Plots go to a folder named after the report, beside it.
+using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using MLNet.DeepRec;
@@ -9,8 +12,30 @@ using MLNet.DeepRec.Benchmarks;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
-var context = new BenchmarkContext(args);
-if (context.Arg("--threads") is string threads) TorchSharp.torch.set_num_threads(int.Parse(threads, CultureInfo.InvariantCulture));
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine("""
+        MLNet.DeepRec benchmarks: regenerates docs/benchmarks.md (tables and PNG plots).
+          --quick           few epochs per model: a smoke run of the whole report (minutes, not the reference figures)
+          --suite a,b       only these suites (ml-100k, serving, frappe, sasrec); their sections are replaced in the report
+          --threads N       libtorch intra-op threads (default: libtorch's choice; frappe uses 1 unless given)
+          --output PATH     report file (default: docs/benchmarks.md, or artifacts/benchmarks-quick/benchmarks.md with --quick)
+          --shared DIR      folder with ml-100k/, frappe/, sasrec/ (default: ../shared/datasets beside the repository)
+          --ml100k FILE, --frappe DIR, --games FILE   override one dataset's location
+        """);
+    return 0;
+}
+var suites = new IBenchmarkSuite[] { new Ml100kSuite(), new ServingSuite(), new FrappeSuite(), new SasRecSuite() };
+var wanted = ArgValue("--suite")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (wanted != null && wanted.Except(suites.Select(s => s.Name)).FirstOrDefault() is string unknown)
+{
+    Console.Error.WriteLine($"Unknown suite '{unknown}'. Available: {string.Join(", ", suites.Select(s => s.Name))}.");
+    return 2;
+}
+var selected = suites.Where(s => wanted == null || wanted.Contains(s.Name)).ToList();
+var progress = new BenchmarkProgress(Console.Out, selected.Count, interactive: !Console.IsOutputRedirected);
+var context = new BenchmarkContext(args, progress);
+if (ArgValue("--threads") is string threads) TorchSharp.torch.set_num_threads(int.Parse(threads, CultureInfo.InvariantCulture));
 if (args.Contains("--overhead"))
 {
     // Our pipeline and the minimal loops back to back on the same synthetic data size, for profiling the overhead.
@@ -34,23 +59,42 @@ if (args.Contains("--minimal-only"))
     return 0;
 }
 
-var suites = typeof(IBenchmarkSuite).Assembly.GetTypes()
-    .Where(t => typeof(IBenchmarkSuite).IsAssignableFrom(t) && !t.IsAbstract && !t.IsInterface)
-    .Select(t => (IBenchmarkSuite)Activator.CreateInstance(t)!)
-    .OrderBy(s => s.Name, StringComparer.Ordinal).ToList();
-var wanted = context.Arg("--suite")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-if (wanted != null && wanted.Except(suites.Select(s => s.Name)).FirstOrDefault() is string unknown)
-{
-    Console.Error.WriteLine($"Unknown suite '{unknown}'. Available: {string.Join(", ", suites.Select(s => s.Name))}.");
-    return 2;
-}
-foreach (var suite in suites.Where(s => wanted == null || wanted.Contains(s.Name)))
+
+string output = Path.GetFullPath(ArgValue("--output") ?? Path.Combine(context.RepositoryRoot, context.Quick ? "artifacts/benchmarks-quick/benchmarks.md" : "docs/benchmarks.md"));
+string plotFolder = Path.Combine(Path.GetDirectoryName(output)!, Path.GetFileNameWithoutExtension(output));
+Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+Console.SetOut(progress);
+string loadBefore = ReportWriter.LoadAverage();
+var total = Stopwatch.StartNew();
+var results = new List<(string Name, SuiteResult? Result)>();
+foreach (var suite in selected)
 {
     Console.WriteLine($"=== {suite.Name} ===");
-    string? section = suite.Run(context);
-    if (section == null) continue;
-    Console.WriteLine();
-    Console.WriteLine(section);
-    if (context.Arg("--output") is string output) Report.ReplaceSection(output, suite.Name, section);
+    progress.BeginSuite(suite.Name, suite.PlannedSteps(context.Quick));
+    var watch = Stopwatch.StartNew();
+    SuiteResult? result;
+    using (var peak = new PeakMemory())
+    {
+        result = suite.Run(context);
+        if (result != null) { result.PeakMb = peak.PeakMb; result.Seconds = watch.Elapsed.TotalSeconds; }
+    }
+    progress.EndSuite();
+    if (result != null)
+    {
+        foreach (var (caption, file) in Plots.Render(suite.Name, result, plotFolder))
+            result.Plots.Add((caption, $"{Path.GetFileName(plotFolder)}/{file}"));
+        Console.WriteLine(ReportWriter.Section(suite.Name, result));
+    }
+    results.Add((suite.Name, result));
 }
+progress.Finish();
+string header = ReportWriter.Header(string.Join(" ", args), context.Quick, results, total.Elapsed.TotalSeconds, loadBefore, ReportWriter.LoadAverage());
+ReportWriter.Write(output, header, results, wholeReport: wanted == null);
+Console.WriteLine($"Wrote {output} ({results.Count(r => r.Result != null)} of {results.Count} suites; plots in {plotFolder}) in {total.Elapsed.TotalMinutes:F1} min.");
 return 0;
+
+string? ArgValue(string name)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+}

@@ -18,7 +18,9 @@ internal sealed class SasRecSuite : IBenchmarkSuite
     private sealed record Row(string Model, string Settings, TopKMetrics Sampled, TopKMetrics Full, int Epochs, int? BestEpoch,
         double? SecondsPerEpoch, double? TokensPerSecond, double PeakMb, double TotalSeconds);
 
-    public string? Run(BenchmarkContext context)
+    public int PlannedSteps(bool quick) => 5;
+
+    public SuiteResult? Run(BenchmarkContext context)
     {
         string data = context.Arg("--games") ?? Path.Combine(context.SharedDatasets, "sasrec", "Video.txt");
         if (!File.Exists(data))
@@ -29,7 +31,7 @@ internal sealed class SasRecSuite : IBenchmarkSuite
         bool quick = context.Quick;
         const int seed = 2026;
         var ml = new MLContext(seed);
-        BenchmarkContext.EchoTrainingProgress(ml);
+        context.EchoTrainingProgress(ml);
         var total = Stopwatch.StartNew();
         var all = ml.DeepRec().Data.LoadUserItemSequences(data);
         var split = ml.DeepRec().Data.LeaveOneOutSplit(all, holdOutValidation: true);
@@ -42,6 +44,8 @@ internal sealed class SasRecSuite : IBenchmarkSuite
         var fullOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.FullRanking, Seed = seed, UserColumn = "UserKey", ItemColumn = "ItemKey", UserBatchSize = 256 };
 
         var rows = new List<Row>();
+        var curves = new List<TrainingCurve>();
+        context.Progress.Step("Popularity");
         using (var peak = new PeakMemory())
         {
             var pop = ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey");
@@ -54,13 +58,15 @@ internal sealed class SasRecSuite : IBenchmarkSuite
             var o = new MatrixFactorizationTrainer.Options
             {
                 UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 64, NegativesPerPositive = 4, LearningRate = 0.002,
-                BatchSize = 1024, NumberOfEpochs = quick ? 5 : 30, EarlyStoppingPatience = 3, ValidationNegatives = 100, Seed = seed,
+                BatchSize = 1024, NumberOfEpochs = quick ? 2 : 30, EarlyStoppingPatience = 3, ValidationNegatives = 100, Seed = seed,
             };
+            context.Progress.Step("MF");
             using var peak = new PeakMemory();
             var watch = Stopwatch.StartNew();
             using var mf = ml.DeepRec().Trainers.MatrixFactorization(o).Fit(train, validation);
             double seconds = watch.Elapsed.TotalSeconds;
             var report = mf.TrainingReport;
+            curves.Add(TrainingCurve.From("MF", report));
             rows.Add(new Row("MF (ours)", $"64 factors, BCE, 4 neg., Adam lr 0.002, batch 1024, ≤ {o.NumberOfEpochs} epochs, patience 3",
                 ml.DeepRec().Evaluation.EvaluateTopK(mf, test, train, sampledOptions), ml.DeepRec().Evaluation.EvaluateTopK(mf, test, train, fullOptions),
                 report.Epochs.Count, report.BestEpoch, Steady(report, e => e.TrainSeconds), null, peak.PeakMb, seconds));
@@ -69,9 +75,9 @@ internal sealed class SasRecSuite : IBenchmarkSuite
 
         var configs = new (SasRecLoss Loss, string Name, int Epochs, double LearningRate)[]
         {
-            (SasRecLoss.BinaryCrossEntropy, "SASRec, BCE 1 negative (paper)", quick ? 6 : 20, 0.001),
-            (SasRecLoss.SampledSoftmax, "SASRec, sampled softmax 100 neg.", quick ? 5 : 12, 0.001),
-            (SasRecLoss.CrossEntropy, "SASRec, full cross-entropy", quick ? 3 : 5, 0.001),
+            (SasRecLoss.BinaryCrossEntropy, "SASRec, BCE 1 negative (paper)", quick ? 2 : 20, 0.001),
+            (SasRecLoss.SampledSoftmax, "SASRec, sampled softmax 100 neg.", quick ? 2 : 12, 0.001),
+            (SasRecLoss.CrossEntropy, "SASRec, full cross-entropy", quick ? 1 : 5, 0.001),
         };
         if (context.Arg("--sasrec-epochs") is string scale)
             configs = configs.Select(c => (c.Loss, c.Name, int.Parse(scale, System.Globalization.CultureInfo.InvariantCulture), c.LearningRate)).ToArray();
@@ -83,11 +89,13 @@ internal sealed class SasRecSuite : IBenchmarkSuite
                 NumberOfHeads = 1, DropoutRate = 0.5, LearningRate = lr, BatchSize = 128, NumberOfEpochs = epochs, NegativeCount = 100,
                 EarlyStoppingPatience = 3, ValidationNegatives = 100, Seed = seed,
             };
+            context.Progress.Step(name);
             using var peak = new PeakMemory();
             var watch = Stopwatch.StartNew();
             using var model = ml.DeepRec().Trainers.SasRec(o).Fit(train, validation);
             double seconds = watch.Elapsed.TotalSeconds;
             var report = model.TrainingReport;
+            curves.Add(TrainingCurve.From(name, report));
             using var scorer = (IDisposable)model.CreateScorer(train, validation); // paper's test input: history includes the validation item
             var sampled = ml.DeepRec().Evaluation.EvaluateTopK((IItemScorer)scorer, test, train, sampledOptions);
             var full = ml.DeepRec().Evaluation.EvaluateTopK((IItemScorer)scorer, test, train, fullOptions);
@@ -96,7 +104,7 @@ internal sealed class SasRecSuite : IBenchmarkSuite
                 sampled, full, report.Epochs.Count, report.BestEpoch, secondsPerEpoch, model.TrainingTokensPerEpoch / secondsPerEpoch, peak.PeakMb, seconds));
             Print(rows[^1]);
         }
-        return Build(data, quick, rows, context.CommandLine, total.Elapsed.TotalSeconds);
+        return Build(data, quick, rows, curves);
     }
 
     private static double? Steady(Training.TrainingReport report, Func<Training.EpochReport, double> f)
@@ -108,67 +116,32 @@ internal sealed class SasRecSuite : IBenchmarkSuite
     private static void Print(Row r) =>
         Console.WriteLine($"{r.Model}: {r.Sampled} | {r.Full} | epochs {r.Epochs} (best {r.BestEpoch}), {r.SecondsPerEpoch:F2} s/epoch, {r.TokensPerSecond:N0} tokens/s, peak {r.PeakMb:N0} MB, {r.TotalSeconds:F0} s");
 
-    private static string Build(string data, bool quick, List<Row> rows, string arguments, double seconds)
+    private static SuiteResult Build(string data, bool quick, List<Row> rows, List<TrainingCurve> curves)
     {
         static string F(double? v, string format) => v is double x ? x.ToString(format, System.Globalization.CultureInfo.InvariantCulture) : "–";
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
-        sb.AppendLine("<!-- begin sasrec (generated by test/MLNet.DeepRec.Benchmarks; do not edit by hand) -->");
-        sb.AppendLine("## Amazon Games: SASRec next-item recommendation (issue 5)");
-        sb.AppendLine();
-        sb.AppendLine($"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC. Machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; libtorch {TorchSharp.torch.__version__} CPU, {TorchSharp.torch.get_num_threads()} threads. Whole run: {seconds / 60:F1} min.");
-        sb.AppendLine($"- Data: `{Path.GetFileName(data)}` (Amazon Games as in the SASRec paper; {rows[0].Sampled.UserCount:N0} test users, {rows[0].Sampled.ItemCount:N0} items). Split: leave-one-out, the last item of each user is the test item, the one before the validation item (the paper's protocol). SASRec scores the test item with the user's training + validation items as history; early stopping on validation NDCG@10 (sampled, 100 negatives), best epoch's weights kept.");
-        sb.AppendLine($"- Command: `dotnet run --project test/MLNet.DeepRec.Benchmarks -c Release -- {arguments}`{(quick ? " (quick mode: few epochs, a smoke run, not the reference figures)" : "")}");
+        sb.AppendLine($"- Data: `{Path.GetFileName(data)}` (Amazon Games as in the SASRec paper; {rows[0].Sampled.UserCount:N0} test users, {rows[0].Sampled.ItemCount:N0} items). Split: leave-one-out, the last item of each user is the test item, the one before the validation item (the paper's protocol). SASRec scores the test item with the user's training + validation items as history; early stopping on validation NDCG@10 (sampled, 100 negatives), best epoch's weights kept. libtorch threads {TorchSharp.torch.get_num_threads()}.");
+        if (quick) sb.AppendLine("- Quick mode: 1–2 epochs per model, a smoke run; the full run's epoch budgets are 30 (MF), 20 (BCE), 12 (sampled softmax), 5 (full cross-entropy).");
         sb.AppendLine();
         sb.AppendLine("| Model | Settings | HR@10 sampled (100 neg.) | NDCG@10 sampled (100 neg.) | HR@10 full ranking | NDCG@10 full ranking | epochs run (best) | s/epoch | tokens/s | peak RSS MB | train s |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
-        sb.AppendLine("| SASRec (paper, Kang & McAuley 2018) | 200 epochs, BCE | 0.7410 | 0.5360 | – | – | – | – | – | – | – |");
+        sb.AppendLine("| *Published*: SASRec (Kang & McAuley 2018) | 200 epochs, BCE, TensorFlow | 0.7410 | 0.5360 | – | – | – | – | – | – | – |");
         foreach (var r in rows)
-            sb.AppendLine($"| {r.Model} | {r.Settings} | {r.Sampled.HitRate:F4} | {r.Sampled.Ndcg:F4} | {r.Full.HitRate:F4} | {r.Full.Ndcg:F4} | {(r.Epochs == 0 ? "–" : $"{r.Epochs} ({r.BestEpoch})")} | {F(r.SecondsPerEpoch, "F1")} | {F(r.TokensPerSecond, "N0")} | {r.PeakMb:N0} | {r.TotalSeconds:F0} |");
+            sb.AppendLine(string.Create(inv, $"| {r.Model} | {r.Settings} | {r.Sampled.HitRate:F4} | {r.Sampled.Ndcg:F4} | {r.Full.HitRate:F4} | {r.Full.Ndcg:F4} | {(r.Epochs == 0 ? "–" : $"{r.Epochs} ({r.BestEpoch})")} | {F(r.SecondsPerEpoch, "F1")} | {F(r.TokensPerSecond, "N0")} | {r.PeakMb:N0} | {r.TotalSeconds:F0} |"));
         var bce = rows.FirstOrDefault(r => r.Model.Contains("BCE", StringComparison.Ordinal));
         var best = rows.Where(r => r.Model.StartsWith("SASRec", StringComparison.Ordinal)).OrderByDescending(r => r.Full.Ndcg).FirstOrDefault();
         sb.AppendLine();
         if (bce != null && best != null && bce.Full.Ndcg > 0)
-            sb.AppendLine($"Full ranking: the best loss ({best.Model}) reaches NDCG@10 {best.Full.Ndcg:F4} against {bce.Full.Ndcg:F4} for the paper's BCE, {100 * (best.Full.Ndcg / bce.Full.Ndcg - 1):F0}% relative (target ≥ 20%).");
+            sb.AppendLine(string.Create(inv, $"Full ranking: the best loss ({best.Model}) reaches NDCG@10 {best.Full.Ndcg:F4} against {bce.Full.Ndcg:F4} for the paper's BCE, {100 * (best.Full.Ndcg / bce.Full.Ndcg - 1):F0}% relative."));
         sb.AppendLine();
-        sb.AppendLine("Sampled: the test item ranked among 100 random items the user has not interacted with in training (SASRec paper protocol). Full ranking: among all items minus the user's training items. Ties count against the model. s/epoch: mean training time of the epochs after the first (validation excluded). Tokens: non-padding target positions per epoch. Peak RSS: the process's largest resident set sampled every 50 ms during that model's training and evaluation (the data and earlier models included). The machine is shared with other jobs; timings can be disturbed.");
-        sb.AppendLine("<!-- end sasrec -->");
-        return sb.ToString();
-    }
+        sb.AppendLine("Sampled: the test item ranked among 100 random items the user has not interacted with in training (the SASRec paper's protocol). Full ranking: among all items minus the user's training items. Ties count against the model. s/epoch: mean training time of the epochs after the first (validation excluded). Tokens: non-padding target positions per epoch. Peak RSS: the process's largest resident set sampled every 50 ms during that model's training and evaluation (the data and earlier models included).");
 
-    /// <summary>Samples the process's resident set every 50 ms and keeps the maximum.</summary>
-    private sealed class PeakMemory : IDisposable
-    {
-        private readonly Timer _timer;
-        private long _peak;
-
-        public PeakMemory()
-        {
-            Sample();
-            _timer = new Timer(_ => Sample(), null, 0, 50);
-        }
-
-        public double PeakMb { get { Sample(); return Interlocked.Read(ref _peak) / 1048576.0; } }
-
-        private void Sample()
-        {
-            long rss = CurrentRss();
-            long seen;
-            while (rss > (seen = Interlocked.Read(ref _peak)) && Interlocked.CompareExchange(ref _peak, rss, seen) != seen) { }
-        }
-
-        private static long CurrentRss()
-        {
-            try
-            {
-                foreach (var line in File.ReadLines("/proc/self/status"))
-                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
-            }
-            catch (IOException) { }
-            using var p = Process.GetCurrentProcess();
-            return p.WorkingSet64;
-        }
-
-        public void Dispose() => _timer.Dispose();
+        var quality = rows.Where(r => r.Epochs > 0).Select(r => new QualityPoint(r.Model, r.TotalSeconds, r.Sampled.Ndcg)).ToList();
+        var summary = rows.Where(r => r.Model.StartsWith("SASRec", StringComparison.Ordinal) || r.Model.StartsWith("Popularity", StringComparison.Ordinal)).Select(r => new SummaryRow(
+            "Amazon Games, leave-one-out", r.Model, "HR@10 / NDCG@10, sampled 100 neg.", string.Create(inv, $"{r.Sampled.HitRate:F4} / {r.Sampled.Ndcg:F4}"),
+            r.Model.StartsWith("SASRec", StringComparison.Ordinal) ? "0.7410 / 0.5360 (BCE, 200 epochs)" : "–",
+            r.SecondsPerEpoch is double s ? string.Create(inv, $"{s:F1} s/epoch, {r.TokensPerSecond:N0} tokens/s; peak {r.PeakMb:N0} MB") : "–")).ToList();
+        return new SuiteResult("Amazon Games: SASRec next-item recommendation", sb.ToString(), curves, quality, "NDCG@10 (sampled, 100 neg.)", summary);
     }
 }
