@@ -82,7 +82,7 @@ internal static class Plots
         foreach (var p in points)
         {
             var s = plot.Add.ScatterPoints(new[] { p.TrainSeconds }, new[] { p.Quality });
-            s.LegendText = string.Create(CultureInfo.InvariantCulture, $"{p.Model}: {p.Quality:F4} in {p.TrainSeconds:F0} s");
+            s.LegendText = string.Create(CultureInfo.InvariantCulture, $"{p.Model}: {p.Quality:F4} in {p.TrainSeconds:F1} s");
             s.MarkerSize = 12;
             s.MarkerShape = markers[n++ % markers.Length];
         }

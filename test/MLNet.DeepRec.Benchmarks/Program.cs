@@ -76,7 +76,12 @@ foreach (var suite in selected)
     using (var peak = new PeakMemory())
     {
         result = suite.Run(context);
-        if (result != null) { result.PeakMb = peak.PeakMb; result.Seconds = watch.Elapsed.TotalSeconds; }
+        if (result != null)
+        {
+            result.PeakMb = peak.PeakMb;
+            result.Seconds = watch.Elapsed.TotalSeconds;
+            result.RunLine = $"Ran {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC: `{ReportWriter.Command} {string.Join(" ", args)}`.";
+        }
     }
     progress.EndSuite();
     if (result != null)

@@ -21,6 +21,9 @@ internal sealed record SuiteResult(string Title, string Body, IReadOnlyList<Trai
     /// <summary>Wall time of the suite (filled in by the program).</summary>
     public double Seconds { get; set; }
 
+    /// <summary>When and by which command line the suite ran (filled in by the program).</summary>
+    public string RunLine { get; set; } = "";
+
     /// <summary>The plot files, relative to the report (filled in by the program).</summary>
     public List<(string Caption, string RelativePath)> Plots { get; } = new();
 }
@@ -57,7 +60,7 @@ internal static class ReportWriter
             foreach (var (caption, path) in r.Plots) sb.AppendLine($"![{caption}]({path})");
         }
         sb.AppendLine();
-        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Suite wall time {r.Seconds / 60:F1} min; peak resident memory of the benchmark process during the suite {r.PeakMb:N0} MB."));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Suite wall time {r.Seconds / 60:F1} min; peak resident memory of the benchmark process during the suite {r.PeakMb:N0} MB. {r.RunLine}"));
         sb.AppendLine($"<!-- end {name} -->");
         return sb.ToString();
     }
@@ -83,7 +86,7 @@ internal static class ReportWriter
         sb.AppendLine();
         sb.AppendLine(string.Create(inv, $"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; whole run {seconds / 60:F1} min."));
         sb.AppendLine($"- Machine: {MachineDescription()}.");
-        sb.AppendLine($"- Software: {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version} with libtorch {TorchSharp.torch.__version__} (CPU), ONNX Runtime {OrtVersion()} (CPU) through Microsoft.ML.OnnxTransformer {typeof(Microsoft.ML.Transforms.Onnx.OnnxTransformer).Assembly.GetName().Version}, ML.NET {typeof(Microsoft.ML.MLContext).Assembly.GetName().Version}.");
+        sb.AppendLine($"- Software: {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp {PackageVersion(typeof(TorchSharp.torch))} with libtorch {TorchSharp.torch.__version__} (CPU), ONNX Runtime {OrtVersion()} (CPU) through Microsoft.ML.OnnxTransformer {PackageVersion(typeof(Microsoft.ML.Transforms.Onnx.OnnxTransformer))}, ML.NET {PackageVersion(typeof(Microsoft.ML.MLContext))}, ScottPlot {PackageVersion(typeof(ScottPlot.Plot))} for the plots.");
         sb.AppendLine(string.Create(inv, $"- libtorch threads: {TorchSharp.torch.get_num_threads()} (suites may set their own; each section says). Load average (1/5/15 min) at start {loadBefore}, at end {loadAfter}: a load above the core count means other processes competed for the CPU and timings are pessimistic."));
         sb.AppendLine();
         var rows = suites.Where(s => s.Result != null).SelectMany(s => s.Result!.Summary).ToList();
@@ -145,6 +148,14 @@ internal static class ReportWriter
         double memoryGiB = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30);
         bool avx512 = System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
         return string.Create(CultureInfo.InvariantCulture, $"{cpu}, {Environment.ProcessorCount} logical cores{(avx512 ? " (AVX-512)" : "")}, {memoryGiB:F0} GiB memory visible to .NET, no GPU used ({RuntimeInformation.ProcessArchitecture})");
+    }
+
+    /// <summary>The NuGet version an assembly was built as (its informational version without the commit suffix).</summary>
+    private static string PackageVersion(Type type)
+    {
+        var assembly = type.Assembly;
+        string? informational = System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(assembly)?.InformationalVersion;
+        return informational?.Split('+')[0] ?? assembly.GetName().Version?.ToString() ?? "unknown";
     }
 
     private static string OrtVersion()
