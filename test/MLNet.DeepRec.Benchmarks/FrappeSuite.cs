@@ -4,6 +4,7 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Models;
 using MLNet.DeepRec.Trainers;
 
 namespace MLNet.DeepRec.Benchmarks;
@@ -54,6 +55,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         int threads = context.Arg("--threads") is string t ? int.Parse(t, CultureInfo.InvariantCulture) : 1;
         var rows = new List<Row>();
         var curves = new List<TrainingCurve>();
+        var minimal = new List<MinimalRow>();
         T Common<T>(T o, FeatureInteractionTask task, int epochs, double learningRate) where T : FeatureInteractionTrainerOptions
         {
             o.FeatureColumnNames = fields; o.Task = task; o.Seed = seed; o.BatchSize = 512; o.NumberOfEpochs = epochs; o.EarlyStoppingPatience = patience; o.LearningRate = learningRate; o.NumberOfThreads = threads;
@@ -66,13 +68,17 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             // The FM row is the papers' FM (no batch norm, dropout 0.5 on the pairwise layer); AFM starts from its
             // embeddings, as both papers pre-train (NFM §4, AFM §4.1). Disposed after the task's rows.
             FeatureInteractionTransformer? fm = null;
-            var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit)[]
+            // Fresh: an untrained network of the same shape, for the minimal-loop comparison.
+            var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit, Func<FieldFeatureModule, FieldFeatureModule> Fresh)[]
             {
-                ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va)),
-                ("NFM", "64 factors, 1 hidden layer 64, BN, dropout 0.5/0.2, Adam lr 0.002 (trainer defaults)", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options(), task, nfmEpochs, 0.002)).Fit(tr, va)),
-                ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, Dropout = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va)),
+                ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va),
+                    m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, Array.Empty<int>(), false, 0.5, 0)),
+                ("NFM", "64 factors, 1 hidden layer 64, BN, dropout 0.5/0.2, Adam lr 0.002 (trainer defaults)", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options(), task, nfmEpochs, 0.002)).Fit(tr, va),
+                    m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, new[] { 64 }, true, 0.5, 0.2)),
+                ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, Dropout = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va),
+                    m => new AfmModule(m.FeatureCount, m.SlotCount, m.Factors, 64, 0, 0.5, 0)),
             };
-            foreach (var (name, settings, fit) in configs)
+            foreach (var (name, settings, fit, fresh) in configs)
             {
                 context.Progress.Step($"{name} ({task})");
                 var watch = Stopwatch.StartNew();
@@ -100,6 +106,16 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                         epochs.Count, model.TrainingReport.BestEpoch, spe, sps, seconds);
                 }
                 rows.Add(row);
+                if (reg)
+                {
+                    // Same network shape, same batch, over pre-built random one-hot rows: the cost of our pipeline.
+                    long samples = quick ? 50_000 : 202_027;
+                    var module = model.Module;
+                    double plain = MinimalLoop.FieldSamplesPerSecond(() => fresh(module), samples, 512, seed, fusedAdam: false);
+                    double fused = MinimalLoop.FieldSamplesPerSecond(() => fresh(module), samples, 512, seed, fusedAdam: true);
+                    minimal.Add(new MinimalRow(name, sps, plain, fused));
+                    Console.WriteLine($"  minimal loop: TorchSharp Adam {plain:N0}, fused Adam {fused:N0} samples/s → ours / fused {sps / fused:F2}, ours / TorchSharp {sps / plain:F2}");
+                }
                 if (name.StartsWith("FM", StringComparison.Ordinal)) fm = model; else model.Dispose();
                 Console.WriteLine($"{name} {row.Task}: RMSE {row.Rmse:F4} (clipped {row.RmseClipped:F4}), AUC {row.Auc:F4}, log-loss {row.LogLoss:F4}, {row.Epochs} epochs (best {row.BestEpoch}), {spe:F2} s/epoch, {sps:N0} samples/s, {seconds:F1} s");
             }
@@ -124,7 +140,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                 Rmse(p.Select(x => 2 * x - 1).ToArray(), testLabels, false), null, m.AreaUnderRocCurve, m.LogLoss, iterations, null, seconds / iterations, 202027 * iterations / seconds, seconds));
             Console.WriteLine($"ML.NET FFM: AUC {m.AreaUnderRocCurve:F4}, log-loss {m.LogLoss:F4}, RMSE(2p−1) {rows[^1].Rmse:F4}, {seconds:F1} s");
         }
-        return Build(rows, quick, curves);
+        return Build(rows, quick, curves, minimal);
     }
 
     private sealed class LabelRow { public float Label { get; set; } }
@@ -145,7 +161,9 @@ internal sealed class FrappeSuite : IBenchmarkSuite
 
     private static string F(double? v, string format = "F4") => v is double d ? d.ToString(format, CultureInfo.InvariantCulture) : "–";
 
-    private static SuiteResult Build(List<Row> rows, bool quick, List<TrainingCurve> curves)
+    private sealed record MinimalRow(string Model, double Ours, double PlainAdam, double FusedAdam);
+
+    private static SuiteResult Build(List<Row> rows, bool quick, List<TrainingCurve> curves, List<MinimalRow> minimal)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -172,6 +190,16 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             sb.AppendLine(string.Create(inv, $"| {r.Model} | {r.Task} | {r.SecondsPerEpoch:F2} | {r.SamplesPerSecond:N0} | {r.TrainSeconds:F1} |"));
         sb.AppendLine();
         sb.AppendLine("Steady-state epochs (first excluded), shuffling included, validation excluded. ML.NET FFM: seconds per iteration over the whole fit (its own multi-threaded SGD, data caching included).");
+        if (minimal.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Against a minimal TorchSharp loop (regression networks, batch 512): the same network shape trained over random one-hot rows built once as tensors (no IDataView, no shuffling, no validation), squared loss, once with TorchSharp's `optim.Adam` and once with our fused flat-buffer Adam; median of three epochs.");
+            sb.AppendLine();
+            sb.AppendLine("| Model | Ours (samples/s) | Minimal loop, fused Adam | Minimal loop, TorchSharp Adam | Ours / fused minimal | Ours / TorchSharp minimal |");
+            sb.AppendLine("|---|---|---|---|---|---|");
+            foreach (var m in minimal)
+                sb.AppendLine(string.Create(inv, $"| {m.Model} | {m.Ours:N0} | {m.FusedAdam:N0} | {m.PlainAdam:N0} | {m.Ours / m.FusedAdam:F2} | {m.Ours / m.PlainAdam:F2} |"));
+        }
 
         var quality = rows.Where(r => r.Auc.HasValue).Select(r => new QualityPoint($"{r.Model} ({r.Task})", r.TrainSeconds, r.Auc!.Value)).ToList();
         var summary = new List<SummaryRow>();
