@@ -85,9 +85,9 @@ public sealed class NextItemInput
 
 public sealed class NextItemPrediction
 {
-    public float Score { get; set; }          // logit of ItemKey being the next item
-    public float Probability { get; set; }
+    public float Score { get; set; }             // logit of ItemKey being the next item
+    public float Probability { get; set; }       // σ(Score)
     public uint[] TopKItems { get; set; } = [];  // the best next item keys, history items left out
-    public float[] TopKScores { get; set; } = [];
+    public float[] TopKScores { get; set; } = []; // their logits
 }
 // </doc:sasrec-minimal>
