@@ -46,7 +46,9 @@ public abstract class DeepRecTrainerOptionsBase
     public CancellationToken CancellationToken;
 
     /// <summary>
-    /// Number of CPU threads for libtorch; 0 keeps libtorch's default (one per core). Default 0.
+    /// Number of CPU threads libtorch uses while this trainer trains; 0 keeps the process's current setting (libtorch's
+    /// default is one per core). libtorch's thread count is process-wide, so the previous value is restored when
+    /// training ends. Default 0.
     /// </summary>
     public int NumberOfThreads;
 

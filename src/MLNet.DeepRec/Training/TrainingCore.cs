@@ -62,7 +62,22 @@ internal static class TrainingCore
     public static TrainingReport Train<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
         DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation, OptimizerState? initialState, out OptimizerState? finalState)
     {
+        // libtorch's thread count is process-wide: set it for this training only and give the caller's back after.
+        int previousThreads = torch.get_num_threads();
         if (options.NumberOfThreads > 0) torch.set_num_threads(options.NumberOfThreads);
+        try
+        {
+            return TrainWithThreadsSet(host, objective, source, options, device, validation, initialState, out finalState);
+        }
+        finally
+        {
+            if (options.NumberOfThreads > 0 && torch.get_num_threads() != previousThreads) torch.set_num_threads(previousThreads);
+        }
+    }
+
+    private static TrainingReport TrainWithThreadsSet<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
+        DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation, OptimizerState? initialState, out OptimizerState? finalState)
+    {
         var module = objective.Module;
         using var optimizer = StepOptimizer.Create(module, options);
         finalState = null;

@@ -50,6 +50,29 @@ public class CollaborativeTrainerTests
         }
     }
 
+    // libtorch's thread count is process-wide: NumberOfThreads applies while Fit trains and the caller's setting comes back.
+    [Test]
+    [NonParallelizable]
+    public void NumberOfThreadsAppliesDuringFitOnlyAndRestoresTheProcessSetting()
+    {
+        int before = TorchSharp.torch.get_num_threads();
+        int wanted = before == 1 ? 2 : 1;
+        var seen = new List<int>();
+        var ml = D.Context;
+        EventHandler<Microsoft.ML.LoggingEventArgs> watch = (_, e) => { if (e.Message.Contains("Epoch 1/", StringComparison.Ordinal)) seen.Add(TorchSharp.torch.get_num_threads()); };
+        ml.Log += watch;
+        try
+        {
+            using var mf = ml.DeepRec().Trainers.MatrixFactorization(Quick(new MatrixFactorizationTrainer.Options { NumberOfThreads = wanted }, epochs: 1)).Fit(D.Train);
+        }
+        finally
+        {
+            ml.Log -= watch;
+        }
+        Assert.That(seen, Is.Not.Empty.And.All.EqualTo(wanted), "threads during training");
+        Assert.That(TorchSharp.torch.get_num_threads(), Is.EqualTo(before), "threads after Fit");
+    }
+
     [Test]
     public void BprLossTrainsMatrixFactorization()
     {
