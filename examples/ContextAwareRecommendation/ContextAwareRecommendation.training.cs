@@ -78,7 +78,7 @@ public static partial class ContextAwareRecommender
         options.FeatureColumnNames = data.Fields;
         options.LabelColumnName = LabelColumn;
         options.Task = FeatureInteractionTask.BinaryClassification; // Boolean label, log loss; Score, Probability, PredictedLabel
-        options.Factors = 8;
+        options.Factors = 8; // embedding size; the generated data is small, and 16 overfitted its User × App pairs
         options.BatchSize = 512;
         options.NumberOfEpochs = epochs;
         options.EarlyStoppingPatience = 3; // on validation AUC; the best epoch's weights are kept
