@@ -3,11 +3,14 @@
 //   dotnet run --project examples/MovieRecommendation -c Release                 # embedded synthetic data
 //   dotnet run --project examples/MovieRecommendation -c Release -- path/u.data  # MovieLens u.data / ratings.dat / ratings.csv
 using System.Diagnostics;
+using System.Globalization;
 using Microsoft.ML;
 using MLNet.DeepRec;
 using MLNet.DeepRec.Data;
 using MovieRecommendation;
 
+// Numbers print with '.' whatever the machine's locale.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 string? path = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal));
 int epochs = args.Contains("--quick") ? 5 : 20;
 const int seed = 42;

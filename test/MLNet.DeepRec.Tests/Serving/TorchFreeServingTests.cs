@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -6,6 +5,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using MLNet.DeepRec.Data;
 using MLNet.DeepRec.Serving;
+using MLNet.DeepRec.Tests.Examples;
 using MLNet.DeepRec.Trainers;
 using NUnit.Framework;
 
@@ -188,43 +188,11 @@ public class TorchFreeServingTests
 
     private static (int ExitCode, string Stdout, string Stderr) Run(string dll, IEnumerable<string> arguments)
     {
-        var start = new ProcessStartInfo(DotnetHost())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (string a in arguments) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("ServeSavedModel did not finish within 3 minutes.");
-        }
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private static string DotnetHost()
-    {
-        // Set by the .NET SDK for the processes it starts (dotnet test); otherwise the dotnet on PATH.
-        string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        return !string.IsNullOrEmpty(host) && File.Exists(host) ? host : "dotnet";
+        var (exitCode, stdout, stderr, _) = ExampleProcess.Run(dll, arguments, TimeSpan.FromMinutes(3));
+        return (exitCode, stdout, stderr);
     }
 
     /// <summary>examples/ServeSavedModel's output for this test run's configuration (built through a ProjectReference
     /// with ReferenceOutputAssembly="false" in the test project).</summary>
-    private static string ServeSavedModelDll()
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string framework = output.Name, configuration = output.Parent!.Name;
-        DirectoryInfo? root = output;
-        while (root != null && !File.Exists(Path.Combine(root.FullName, "MLNet.DeepRec.sln"))) root = root.Parent;
-        Assert.That(root, Is.Not.Null, $"No MLNet.DeepRec.sln above {output.FullName}.");
-        string dll = Path.Combine(root!.FullName, "examples", "ServeSavedModel", "bin", configuration, framework, "ServeSavedModel.dll");
-        Assert.That(File.Exists(dll), Is.True, $"{dll} is missing: build examples/ServeSavedModel ({configuration}).");
-        return dll;
-    }
+    private static string ServeSavedModelDll() => ExampleProcess.Dll("ServeSavedModel");
 }

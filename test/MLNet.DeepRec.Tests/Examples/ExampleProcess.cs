@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using NUnit.Framework;
+
+namespace MLNet.DeepRec.Tests.Examples;
+
+/// <summary>
+/// Runs a built example (examples/&lt;Name&gt;) in a child process, as <c>dotnet &lt;Name&gt;.dll</c>: no <c>dotnet run</c>,
+/// so no restore or build in the test. The test project builds the examples through ProjectReferences with
+/// ReferenceOutputAssembly="false".
+/// </summary>
+internal static class ExampleProcess
+{
+    /// <summary>The example's output for this test run's configuration and framework.</summary>
+    public static string Dll(string example)
+    {
+        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        string framework = output.Name, configuration = output.Parent!.Name;
+        DirectoryInfo? root = output;
+        while (root != null && !File.Exists(Path.Combine(root.FullName, "MLNet.DeepRec.sln"))) root = root.Parent;
+        Assert.That(root, Is.Not.Null, $"No MLNet.DeepRec.sln above {output.FullName}.");
+        string dll = Path.Combine(root!.FullName, "examples", example, "bin", configuration, framework, example + ".dll");
+        Assert.That(File.Exists(dll), Is.True, $"{dll} is missing: build examples/{example} ({configuration}).");
+        return dll;
+    }
+
+    /// <summary>Runs <paramref name="dll"/> with <paramref name="arguments"/>; fails the test if it runs longer than <paramref name="timeout"/>.</summary>
+    public static (int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed) Run(string dll, IEnumerable<string> arguments, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(DotnetHost())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (string a in arguments) start.ArgumentList.Add(a);
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"{Path.GetFileName(dll)} did not finish within {timeout.TotalSeconds:F0} s.");
+        }
+        return (process.ExitCode, stdout.Result, stderr.Result, watch.Elapsed);
+    }
+
+    private static string DotnetHost()
+    {
+        // Set by the .NET SDK for the processes it starts (dotnet test); otherwise the dotnet on PATH.
+        string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        return !string.IsNullOrEmpty(host) && File.Exists(host) ? host : "dotnet";
+    }
+}
