@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Tests.Examples;
 using NUnit.Framework;
 
 namespace MLNet.DeepRec.Tests.Benchmarks;
@@ -92,29 +92,8 @@ public sealed class BenchmarkProgramTests
 
     private static (int ExitCode, string Stdout, string Stderr) Run(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(BenchmarkDll());
-        foreach (string a in args) info.ArgumentList.Add(a);
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(4)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"benchmark program did not finish in 4 minutes.\nstdout so far:\n{stdout.Result}");
-        }
-        return (process.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private static string BenchmarkDll()
-    {
-        var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        string framework = output.Name, configuration = output.Parent!.Name;
-        DirectoryInfo? root = output;
-        while (root != null && !File.Exists(Path.Combine(root.FullName, "MLNet.DeepRec.sln"))) root = root.Parent;
-        Assert.That(root, Is.Not.Null, $"No MLNet.DeepRec.sln above {output.FullName}.");
-        string dll = Path.Combine(root!.FullName, "test", "MLNet.DeepRec.Benchmarks", "bin", configuration, framework, "MLNet.DeepRec.Benchmarks.dll");
-        Assert.That(File.Exists(dll), Is.True, $"{dll} is missing: build test/MLNet.DeepRec.Benchmarks ({configuration}).");
-        return dll;
+        string dll = ExampleProcess.ProjectDll(Path.Combine("test", "MLNet.DeepRec.Benchmarks"), "MLNet.DeepRec.Benchmarks");
+        var (exitCode, stdout, stderr, _) = ExampleProcess.Run(dll, args, TimeSpan.FromMinutes(4));
+        return (exitCode, stdout, stderr);
     }
 }

@@ -11,15 +11,18 @@ namespace MLNet.DeepRec.Tests.Examples;
 internal static class ExampleProcess
 {
     /// <summary>The example's output for this test run's configuration and framework.</summary>
-    public static string Dll(string example)
+    public static string Dll(string example) => ProjectDll(Path.Combine("examples", example), example);
+
+    /// <summary>The output assembly of the program project in <paramref name="projectFolder"/> (relative to the repository root).</summary>
+    public static string ProjectDll(string projectFolder, string assemblyName)
     {
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         string framework = output.Name, configuration = output.Parent!.Name;
         DirectoryInfo? root = output;
         while (root != null && !File.Exists(Path.Combine(root.FullName, "MLNet.DeepRec.sln"))) root = root.Parent;
         Assert.That(root, Is.Not.Null, $"No MLNet.DeepRec.sln above {output.FullName}.");
-        string dll = Path.Combine(root!.FullName, "examples", example, "bin", configuration, framework, example + ".dll");
-        Assert.That(File.Exists(dll), Is.True, $"{dll} is missing: build examples/{example} ({configuration}).");
+        string dll = Path.Combine(root!.FullName, projectFolder, "bin", configuration, framework, assemblyName + ".dll");
+        Assert.That(File.Exists(dll), Is.True, $"{dll} is missing: build {projectFolder} ({configuration}).");
         return dll;
     }
 
