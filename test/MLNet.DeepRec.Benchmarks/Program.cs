@@ -64,7 +64,7 @@ string output = Path.GetFullPath(ArgValue("--output") ?? Path.Combine(context.Re
 string plotFolder = Path.Combine(Path.GetDirectoryName(output)!, Path.GetFileNameWithoutExtension(output));
 Directory.CreateDirectory(Path.GetDirectoryName(output)!);
 Console.SetOut(progress);
-string loadBefore = ReportWriter.LoadAverage();
+var wholeRunCpu = new OtherProcessesCpu();
 var total = Stopwatch.StartNew();
 var results = new List<(string Name, SuiteResult? Result)>();
 foreach (var suite in selected)
@@ -72,6 +72,7 @@ foreach (var suite in selected)
     Console.WriteLine($"=== {suite.Name} ===");
     progress.BeginSuite(suite.Name, suite.PlannedSteps(context.Quick));
     var watch = Stopwatch.StartNew();
+    var suiteCpu = new OtherProcessesCpu();
     SuiteResult? result;
     using (var peak = new PeakMemory())
     {
@@ -80,6 +81,7 @@ foreach (var suite in selected)
         {
             result.PeakMb = peak.PeakMb;
             result.Seconds = watch.Elapsed.TotalSeconds;
+            result.Disturbance = suiteCpu.Describe();
             result.RunLine = $"Ran {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC: `{ReportWriter.Command} {string.Join(" ", args)}`.";
         }
     }
@@ -93,7 +95,7 @@ foreach (var suite in selected)
     results.Add((suite.Name, result));
 }
 progress.Finish();
-string header = ReportWriter.Header(string.Join(" ", args), context.Quick, results, total.Elapsed.TotalSeconds, loadBefore, ReportWriter.LoadAverage());
+string header = ReportWriter.Header(string.Join(" ", args), context.Quick, results, total.Elapsed.TotalSeconds, wholeRunCpu.Describe());
 ReportWriter.Write(output, header, results, wholeReport: wanted == null);
 Console.WriteLine($"Wrote {output} ({results.Count(r => r.Result != null)} of {results.Count} suites; plots in {plotFolder}) in {total.Elapsed.TotalMinutes:F1} min.");
 return 0;

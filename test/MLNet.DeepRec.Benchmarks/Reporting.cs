@@ -21,6 +21,9 @@ internal sealed record SuiteResult(string Title, string Body, IReadOnlyList<Trai
     /// <summary>Wall time of the suite (filled in by the program).</summary>
     public double Seconds { get; set; }
 
+    /// <summary>What other processes took of the CPU during the suite (filled in by the program).</summary>
+    public string Disturbance { get; set; } = "";
+
     /// <summary>When and by which command line the suite ran (filled in by the program).</summary>
     public string RunLine { get; set; } = "";
 
@@ -60,12 +63,12 @@ internal static class ReportWriter
             foreach (var (caption, path) in r.Plots) sb.AppendLine($"![{caption}]({path})");
         }
         sb.AppendLine();
-        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Suite wall time {r.Seconds / 60:F1} min; peak resident memory of the benchmark process during the suite {r.PeakMb:N0} MB. {r.RunLine}"));
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Suite wall time {r.Seconds / 60:F1} min; peak resident memory of the benchmark process during the suite {r.PeakMb:N0} MB. {r.Disturbance} {r.RunLine}"));
         sb.AppendLine($"<!-- end {name} -->");
         return sb.ToString();
     }
 
-    public static string Header(string arguments, bool quick, IReadOnlyList<(string Name, SuiteResult? Result)> suites, double seconds, string loadBefore, string loadAfter)
+    public static string Header(string arguments, bool quick, IReadOnlyList<(string Name, SuiteResult? Result)> suites, double seconds, string disturbance)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -87,7 +90,7 @@ internal static class ReportWriter
         sb.AppendLine(string.Create(inv, $"- Date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; whole run {seconds / 60:F1} min."));
         sb.AppendLine($"- Machine: {MachineDescription()}.");
         sb.AppendLine($"- Software: {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp {PackageVersion(typeof(TorchSharp.torch))} with libtorch {TorchSharp.torch.__version__} (CPU), ONNX Runtime {OrtVersion()} (CPU) through Microsoft.ML.OnnxTransformer {PackageVersion(typeof(Microsoft.ML.Transforms.Onnx.OnnxTransformer))}, ML.NET {PackageVersion(typeof(Microsoft.ML.MLContext))}, ScottPlot {PackageVersion(typeof(ScottPlot.Plot))} for the plots.");
-        sb.AppendLine(string.Create(inv, $"- libtorch threads: {TorchSharp.torch.get_num_threads()} (suites may set their own; each section says). Load average (1/5/15 min) at start {loadBefore}, at end {loadAfter}: a load above the core count means other processes competed for the CPU and timings are pessimistic."));
+        sb.AppendLine(string.Create(inv, $"- libtorch threads: {TorchSharp.torch.get_num_threads()} (suites may set their own; each section says). Over the whole run: {disturbance} Each section says the same for its own suite."));
         sb.AppendLine();
         var rows = suites.Where(s => s.Result != null).SelectMany(s => s.Result!.Summary).ToList();
         if (rows.Count > 0)
@@ -164,6 +167,4 @@ internal static class ReportWriter
         catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException) { return "unknown"; }
     }
 
-    public static string LoadAverage() =>
-        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 }

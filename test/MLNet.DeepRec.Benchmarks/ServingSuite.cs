@@ -46,7 +46,6 @@ internal sealed class ServingSuite : IBenchmarkSuite
             return null;
         }
         bool quick = context.Quick;
-        string loadBefore = ReportWriter.LoadAverage();
         const int seed = 2026;
         int calls = quick ? 5_000 : 20_000;
         const int rounds = 3;
@@ -153,7 +152,7 @@ internal sealed class ServingSuite : IBenchmarkSuite
         {
             Directory.Delete(dir, recursive: true);
         }
-        return Build(data, quick, settings, latencies, throughputs, topks, calls, rounds, loadBefore, ReportWriter.LoadAverage());
+        return Build(data, quick, settings, latencies, throughputs, topks, calls, rounds);
     }
 
     private static Latency MeasureLatency(string model, string path, PredictionEngine<Pair, Prediction> engine, Pair[] pairs, int calls, int rounds)
@@ -212,15 +211,11 @@ internal sealed class ServingSuite : IBenchmarkSuite
         ]);
 
     private static SuiteResult Build(string data, bool quick, List<string> settings, List<Latency> latencies, List<Throughput> throughputs, List<TopK> topks,
-        int calls, int rounds, string loadBefore, string loadAfter)
+        int calls, int rounds)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.AppendLine($"- Scoring: ONNX Runtime (CPU) through Microsoft.ML.OnnxTransformer; TorchSharp rows with libtorch {TorchSharp.torch.__version__} CPU, {TorchSharp.torch.get_num_threads()} threads.");
-        bool disturbed = new[] { loadBefore, loadAfter }.Any(l => double.TryParse(l.Split(' ')[0], NumberStyles.Float, inv, out double one) && one > Environment.ProcessorCount);
-        sb.AppendLine($"- Load average (1/5/15 min) at start: {loadBefore}; at end: {loadAfter}." + (disturbed
-            ? $" **These timings are disturbed**: the load was above the {Environment.ProcessorCount} cores, so other processes competed for the CPU throughout; figures are slower and noisier than on an idle machine (compare the per-round columns and repeated runs before drawing conclusions)."
-            : $" The machine was not oversubscribed (load ≤ {Environment.ProcessorCount})."));
         sb.AppendLine($"- Data: `{Path.GetFileName(data)}` (MovieLens 100K), leave-one-out split (latest interaction per user held out). Models trained briefly; quality is not measured here. {string.Join("; ", settings)}.");
         if (quick) sb.AppendLine("- Quick mode: 1 training epoch, 5,000 calls per round.");
         sb.AppendLine();
