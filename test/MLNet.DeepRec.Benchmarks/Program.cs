@@ -63,6 +63,9 @@ if (args.Contains("--minimal-only"))
 string output = Path.GetFullPath(ArgValue("--output") ?? Path.Combine(context.RepositoryRoot, context.Quick ? "artifacts/benchmarks-quick/benchmarks.md" : "docs/benchmarks.md"));
 string plotFolder = Path.Combine(Path.GetDirectoryName(output)!, Path.GetFileNameWithoutExtension(output));
 Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+// A whole report replaces every plot: charts of a model or suite that no longer exists must not linger beside it.
+if (wanted == null && Directory.Exists(plotFolder))
+    foreach (string stale in Directory.GetFiles(plotFolder, "*.png")) File.Delete(stale);
 Console.SetOut(progress);
 var wholeRunCpu = new OtherProcessesCpu();
 var total = Stopwatch.StartNew();
