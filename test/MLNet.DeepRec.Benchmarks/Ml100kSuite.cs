@@ -131,6 +131,8 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         sb.AppendLine("|---|---|---|---|---|---|---|");
         foreach (var t in throughput)
             sb.AppendLine(string.Create(inv, $"| {t.Model} | {t.BatchSize} | {t.OursSamplesPerSecond:N0} | {t.MinimalFusedSamplesPerSecond:N0} | {t.MinimalSamplesPerSecond:N0} | {t.OursSamplesPerSecond / t.MinimalFusedSamplesPerSecond:F2} | {t.OursSamplesPerSecond / t.MinimalSamplesPerSecond:F2} |"));
+        sb.AppendLine();
+        sb.AppendLine("Throughput on this virtual machine moves between levels up to about 1.5× apart from one fit to the next, with the machine otherwise idle (measured: consecutive fits of the same NeuMF in one process ran at 310k–670k samples/s, with or without validation), so a single ratio can be off by that much; read the rows together, and the two NeuMF batch-256 rows are two such fits.");
 
         var quality = rows.Where(r => r.SecondsPerEpoch != null).Select(r => new QualityPoint(r.Model, r.TotalSeconds, r.Sampled.Ndcg)).ToList();
         var summary = new List<SummaryRow>();
