@@ -250,7 +250,7 @@ internal sealed class ServingSuite : IBenchmarkSuite
         {
             var k = topks.FirstOrDefault(t => t.Model == l.Model);
             summary.Add(new SummaryRow("ML-100K serving", l.Model, "PredictionEngine p50 / p99 latency, loaded zip, raw ids in", string.Create(inv, $"{l.P50:F1} µs / {l.P99:F1} µs"), "–",
-                k == null ? "–" : string.Create(inv, $"top-10 over all items for all {k.Users:N0} users: {k.Seconds.Min():F2} s")));
+                k == null ? "–" : string.Create(inv, $"top-10 over all items for all {k.Users:N0} users: {k.Seconds.Min():F3} s")));
         }
         return new SuiteResult("Serving: latency, batch throughput and top-K on ML-100K", sb.ToString(), Array.Empty<TrainingCurve>(), Array.Empty<QualityPoint>(), "", summary);
     }
