@@ -6,6 +6,12 @@ internal interface IBenchmarkSuite
     /// <summary>Suite name, used by --suite and as the section name in docs/benchmarks.md.</summary>
     string Name { get; }
 
+    /// <summary>
+    /// File-name prefix of the suite's charts: the model family, not the dataset, so that files committed under
+    /// docs/benchmarks/ are never mistaken for (licensed) data.
+    /// </summary>
+    string PlotPrefix { get; }
+
     /// <summary>How many <see cref="BenchmarkProgress.Step"/> calls the suite makes (for the progress bar).</summary>
     int PlannedSteps(bool quick);
 

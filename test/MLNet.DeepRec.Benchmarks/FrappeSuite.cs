@@ -21,6 +21,8 @@ internal sealed class FrappeSuite : IBenchmarkSuite
     private sealed record Row(string Model, string Task, string Settings, long Parameters, double? Rmse, double? RmseClipped, double? Auc, double? LogLoss,
         int Epochs, int? BestEpoch, double SecondsPerEpoch, double SamplesPerSecond, double TrainSeconds);
 
+    public string PlotPrefix => "feature-interaction";
+
     public int PlannedSteps(bool quick) => 7;
 
     public SuiteResult? Run(BenchmarkContext context)

@@ -12,6 +12,8 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
 {
     public string Name => "ml-100k";
 
+    public string PlotPrefix => "collaborative";
+
     public int PlannedSteps(bool quick) => 8;
 
     public SuiteResult? Run(BenchmarkContext context)

@@ -11,8 +11,11 @@ internal static class Plots
 {
     private static bool _fontsReady;
 
-    /// <summary>Renders the suite's charts into <paramref name="folder"/>; returns (caption, file name) pairs.</summary>
-    public static List<(string Caption, string File)> Render(string suite, SuiteResult result, string folder)
+    /// <summary>
+    /// Renders the suite's charts into <paramref name="folder"/> as <paramref name="filePrefix"/>-….png; returns
+    /// (caption, file name) pairs, the captions naming <paramref name="suite"/>.
+    /// </summary>
+    public static List<(string Caption, string File)> Render(string filePrefix, string suite, SuiteResult result, string folder)
     {
         EnsureFont();
         Directory.CreateDirectory(folder);
@@ -21,13 +24,13 @@ internal static class Plots
         foreach (var group in result.Curves.Where(c => c.Epochs.Count > 1).GroupBy(c => c.ValidationMetricName ?? "none"))
         {
             string tag = group.Key == "none" ? "" : "-" + Slug(group.Key);
-            string file = $"{suite}{tag}-training-curves.png";
+            string file = $"{filePrefix}{tag}-training-curves.png";
             RenderCurves(group.ToList(), group.Key == "none" ? null : group.Key, $"{result.Title}", Path.Combine(folder, file));
             files.Add(($"{suite}: training loss and validation {group.Key} per epoch", file));
         }
         if (result.Quality.Count > 0)
         {
-            string file = $"{suite}-quality-vs-training-time.png";
+            string file = $"{filePrefix}-quality-vs-training-time.png";
             RenderQuality(result.Quality, result.QualityAxis, result.Title, Path.Combine(folder, file));
             files.Add(($"{suite}: test {result.QualityAxis} against training time", file));
         }

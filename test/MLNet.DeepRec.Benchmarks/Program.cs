@@ -91,7 +91,7 @@ foreach (var suite in selected)
     progress.EndSuite();
     if (result != null)
     {
-        foreach (var (caption, file) in Plots.Render(suite.Name, result, plotFolder))
+        foreach (var (caption, file) in Plots.Render(suite.PlotPrefix, suite.Name, result, plotFolder))
             result.Plots.Add((caption, $"{Path.GetFileName(plotFolder)}/{file}"));
         Console.WriteLine(ReportWriter.Section(suite.Name, result));
     }

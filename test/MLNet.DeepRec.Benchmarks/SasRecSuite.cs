@@ -18,6 +18,8 @@ internal sealed class SasRecSuite : IBenchmarkSuite
     private sealed record Row(string Model, string Settings, TopKMetrics Sampled, TopKMetrics Full, int Epochs, int? BestEpoch,
         double? SecondsPerEpoch, double? TokensPerSecond, double PeakMb, double TotalSeconds);
 
+    public string PlotPrefix => "sequential";
+
     public int PlannedSteps(bool quick) => 5;
 
     public SuiteResult? Run(BenchmarkContext context)

@@ -35,6 +35,8 @@ internal sealed class ServingSuite : IBenchmarkSuite
     private sealed record Throughput(string Model, string Pairs, int Rows, string Path, double RowsPerSecond);
     private sealed record TopK(string Model, int Users, double[] Seconds);
 
+    public string PlotPrefix => "serving";
+
     public int PlannedSteps(bool quick) => 2;
 
     public SuiteResult? Run(BenchmarkContext context)
