@@ -58,7 +58,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         var rows = new List<Row>();
         var curves = new List<TrainingCurve>();
         var minimal = new List<MinimalRow>();
-        FieldFeatureData? trainRows = null; // the training file as the networks see it, for the minimal loop
+        (long[] Indices, float[] Labels)? trainRows = null; // the training file as the networks see it, for the minimal loop
         T Common<T>(T o, FeatureInteractionTask task, int epochs, double learningRate) where T : FeatureInteractionTrainerOptions
         {
             o.FeatureColumnNames = fields; o.Task = task; o.Seed = seed; o.BatchSize = 512; o.NumberOfEpochs = epochs; o.EarlyStoppingPatience = patience; o.LearningRate = learningRate; o.NumberOfThreads = threads;
@@ -114,9 +114,14 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                     // Same network shape, same batch, over pre-built random one-hot rows: the cost of our pipeline.
                     long samples = quick ? 50_000 : 202_027;
                     var module = model.Module;
-                    trainRows ??= FieldFeatureReader.Read(tr, fields, "Label", FieldFeatureReader.LabelKind.Regression, null);
-                    double plain = MinimalLoop.FieldSamplesPerSecond(() => fresh(module), trainRows.Indices, trainRows.Labels!, samples, 512, seed, fusedAdam: false);
-                    double fused = MinimalLoop.FieldSamplesPerSecond(() => fresh(module), trainRows.Indices, trainRows.Labels!, samples, 512, seed, fusedAdam: true);
+                    if (trainRows is null)
+                    {
+                        var read = FieldFeatureReader.Read(tr, fields, "Label", FieldFeatureReader.LabelKind.Regression, null);
+                        trainRows = (Array.ConvertAll(read.Indices, i => (long)i), read.Labels!);
+                    }
+                    var (rowIndices, rowLabels) = trainRows.Value;
+                    double plain = MinimalLoop.FieldSamplesPerSecond(() => CollectEvery32Steps(fresh(module)), rowIndices, rowLabels, samples, 512, seed, fusedAdam: false);
+                    double fused = MinimalLoop.FieldSamplesPerSecond(() => CollectEvery32Steps(fresh(module)), rowIndices, rowLabels, samples, 512, seed, fusedAdam: true);
                     minimal.Add(new MinimalRow(name, sps, plain, fused));
                     Console.WriteLine($"  minimal loop: TorchSharp Adam {plain:N0}, fused Adam {fused:N0} samples/s → ours / fused {sps / fused:F2}, ours / TorchSharp {sps / plain:F2}");
                 }
@@ -148,6 +153,28 @@ internal sealed class FrappeSuite : IBenchmarkSuite
     }
 
     private sealed class LabelRow { public float Label { get; set; } }
+
+    /// <summary>
+    /// Gives the minimal loop the gen-0 collection every 32 steps that our trainers make once per data chunk
+    /// (FeatureBatchSource). Any plain TorchSharp loop leaves the native Scalars of its tensor calls (Adam's betas and
+    /// learning rate, the implicit alpha of <c>a + b</c>) to the finalizer; between collections they pile up among
+    /// libtorch's large activation buffers in the C heap and keep freed buffers from being reused. Without collections the
+    /// AFM loop took the process from 0.9 to 4.3 GB in a quick run (2026-11-29), so the suite's peak memory and the loop's
+    /// speed measured the C allocator. The collection runs on the loop's own thread, from a forward pre-hook of the first
+    /// submodule the forward calls, where no native call is in flight. A collection from another thread (a timer) was
+    /// tried first and crashed a run inside libtorch (a c10::Scalar check in <c>add</c>): apparently it finalized an
+    /// implicit Scalar while the native call that received its handle was still reading it.
+    /// </summary>
+    private static FieldFeatureModule CollectEvery32Steps(FieldFeatureModule module)
+    {
+        int calls = 0;
+        module.FeatureBias.register_forward_pre_hook((_, input) =>
+        {
+            if (++calls % 32 == 0) GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+            return input;
+        });
+        return module;
+    }
 
     private static double Rmse(float[] predictions, float[] labels, bool clip)
     {

@@ -5,7 +5,8 @@ namespace MLNet.DeepRec.Benchmarks;
 
 /// <summary>
 /// Renders the report's charts as PNG with ScottPlot: per suite, the training curves (loss and validation metric per
-/// epoch, one line per model) and test quality against training time (one point per model).
+/// epoch, one line per model), test quality against training time (one point per model), and the suite's own
+/// cost-against-size figures (<see cref="SuiteResult.Figures"/>).
 /// </summary>
 internal static class Plots
 {
@@ -34,8 +35,71 @@ internal static class Plots
             RenderQuality(result.Quality, result.QualityAxis, result.Title, Path.Combine(folder, file));
             files.Add(($"{suite}: test {result.QualityAxis} against training time", file));
         }
+        foreach (var figure in result.Figures)
+        {
+            string file = $"{filePrefix}-{figure.FileTag}.png";
+            RenderFigure(figure, Path.Combine(folder, file));
+            files.Add((figure.Caption, file));
+        }
         return files;
     }
+
+    /// <summary>Side-by-side line charts of measured quantities against a size, one line per series, targets dashed.</summary>
+    private static void RenderFigure(SizeFigure figure, string path)
+    {
+        var multiplot = new Multiplot();
+        multiplot.AddPlots(figure.Panels.Count);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        var markers = new[] { MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond };
+        for (int p = 0; p < figure.Panels.Count; p++)
+        {
+            var panel = figure.Panels[p];
+            var plot = multiplot.GetPlot(p);
+            plot.Title(panel.Title);
+            plot.XLabel(panel.XLabel);
+            plot.YLabel(panel.YLabel);
+            double top = 0;
+            int n = 0;
+            foreach (var series in panel.Series.Where(s => s.Points.Count > 0))
+            {
+                var points = series.Points.OrderBy(q => q.X).ToList();
+                double[] xs = points.Select(q => panel.LogX ? Math.Log10(q.X) : q.X).ToArray();
+                var line = plot.Add.Scatter(xs, points.Select(q => q.Y).ToArray());
+                line.LegendText = series.Name;
+                line.MarkerSize = 8;
+                line.MarkerShape = markers[n++ % markers.Length];
+                top = Math.Max(top, points.Max(q => q.Y));
+            }
+            foreach (var (label, y) in panel.Targets ?? Array.Empty<(string, double)>())
+            {
+                var target = plot.Add.HorizontalLine(y);
+                target.LinePattern = LinePattern.Dashed;
+                target.LegendText = label;
+                top = Math.Max(top, y);
+            }
+            double[] sizes = panel.Series.SelectMany(s => s.Points.Select(q => q.X)).Distinct().Order().ToArray();
+            if (panel.LogX && sizes.Length > 0)
+            {
+                plot.Axes.Bottom.SetTicks(sizes.Select(Math.Log10).ToArray(), sizes.Select(CountLabel).ToArray());
+                plot.Axes.SetLimitsX(Math.Log10(sizes[0]) - 0.25, Math.Log10(sizes[^1]) + 0.25);
+            }
+            else if (sizes.Length > 0)
+                plot.Axes.SetLimitsX(0, sizes[^1] * 1.1);
+            // Costs start at zero so that proportions read true.
+            plot.Axes.SetLimitsY(0, top > 0 ? top * 1.2 : 1);
+            plot.ShowLegend(Alignment.UpperLeft);
+            UseFont(plot);
+        }
+        multiplot.SavePng(path, 700 * Math.Max(1, figure.Panels.Count), 520);
+    }
+
+    /// <summary>10000 → "10K", 1000000 → "1M".</summary>
+    private static string CountLabel(double x) => x switch
+    {
+        >= 1e6 => (x / 1e6).ToString("0.##", CultureInfo.InvariantCulture) + "M",
+        >= 1e3 => (x / 1e3).ToString("0.##", CultureInfo.InvariantCulture) + "K",
+        _ => x.ToString("0.##", CultureInfo.InvariantCulture),
+    };
 
     private static void RenderCurves(List<TrainingCurve> curves, string? metric, string title, string path)
     {

@@ -4,6 +4,7 @@
 // With every suite (the default) it writes the whole report; with --suite it replaces only those sections. Full runs
 // write docs/benchmarks.md by default, quick runs artifacts/benchmarks-quick/benchmarks.md (so a smoke run never
 // overwrites the reference figures); --output overrides. Plots go to a folder named after the report, beside it.
+// The scale suite runs each measurement as a child process of this program (--scale-run JSON), for its own peak memory.
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -17,7 +18,10 @@ if (args.Contains("--help") || args.Contains("-h"))
     Console.WriteLine("""
         MLNet.DeepRec benchmarks: regenerates docs/benchmarks.md (tables and PNG plots).
           --quick           few epochs per model: a smoke run of the whole report (minutes, not the reference figures)
-          --suite a,b       only these suites (ml-100k, serving, frappe, sasrec); their sections are replaced in the report
+          --suite a,b       only these suites (ml-100k, serving, frappe, sasrec, scale); their sections are replaced in the report
+                            scale: MF/NeuMF cost against size on synthetic data (1M-20M interactions, 10K-1M items,
+                            top-10 over 1M items), each run in its own child process for its peak memory; needs no
+                            dataset; tens of minutes (--quick: 1/10 sizes, a few minutes)
           --threads N       libtorch intra-op threads (default: libtorch's choice; frappe uses 1 unless given)
           --output PATH     report file (default: docs/benchmarks.md, or artifacts/benchmarks-quick/benchmarks.md with --quick)
           --shared DIR      folder with ml-100k/, frappe/, sasrec/ (default: ../shared/datasets beside the repository)
@@ -25,7 +29,9 @@ if (args.Contains("--help") || args.Contains("-h"))
         """);
     return 0;
 }
-var suites = new IBenchmarkSuite[] { new Ml100kSuite(), new ServingSuite(), new FrappeSuite(), new SasRecSuite() };
+// A child process of the scale suite: one measurement, reported on one JSON line (see ScaleSuite.RunChild).
+if (ArgValue("--scale-run") is string scaleRun) return ScaleSuite.RunChild(scaleRun, ArgValue("--threads"));
+var suites = new IBenchmarkSuite[] { new Ml100kSuite(), new ServingSuite(), new FrappeSuite(), new SasRecSuite(), new ScaleSuite() };
 var wanted = ArgValue("--suite")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 if (wanted != null && wanted.Except(suites.Select(s => s.Name)).FirstOrDefault() is string unknown)
 {
@@ -84,7 +90,8 @@ foreach (var suite in selected)
         {
             result.PeakMb = peak.PeakMb;
             result.Seconds = watch.Elapsed.TotalSeconds;
-            result.Disturbance = suiteCpu.Describe();
+            // A suite that runs its work in child processes measures the disturbance there (children count as "other processes" here).
+            if (result.Disturbance.Length == 0) result.Disturbance = suiteCpu.Describe();
             result.RunLine = $"Ran {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC: `{ReportWriter.Command} {string.Join(" ", args)}`.";
         }
     }

@@ -29,7 +29,24 @@ internal sealed record SuiteResult(string Title, string Body, IReadOnlyList<Trai
 
     /// <summary>The plot files, relative to the report (filled in by the program).</summary>
     public List<(string Caption, string RelativePath)> Plots { get; } = new();
+
+    /// <summary>Further charts of measured quantities against a size (e.g. the scale suite's), rendered beside the others.</summary>
+    public List<SizeFigure> Figures { get; } = new();
 }
+
+/// <summary>One PNG of one or more side-by-side panels, each a line chart of a quantity against a size.</summary>
+/// <param name="FileTag">File name after the suite's plot prefix, e.g. "cost-vs-interactions" (without .png).</param>
+/// <param name="Caption">Caption in the report.</param>
+/// <param name="Panels">The panels, left to right.</param>
+internal sealed record SizeFigure(string FileTag, string Caption, IReadOnlyList<SizePanel> Panels);
+
+/// <summary>One panel of a <see cref="SizeFigure"/>: one line per series, optional horizontal target lines.</summary>
+/// <param name="LogX">Logarithmic size axis (ticks at the measured sizes).</param>
+internal sealed record SizePanel(string Title, string XLabel, string YLabel, IReadOnlyList<SizeSeries> Series, bool LogX = false,
+    IReadOnlyList<(string Label, double Y)>? Targets = null);
+
+/// <summary>One line of a <see cref="SizePanel"/>: measured points (size, value).</summary>
+internal sealed record SizeSeries(string Name, IReadOnlyList<(double X, double Y)> Points);
 
 /// <summary>One model's training history.</summary>
 internal sealed record TrainingCurve(string Model, IReadOnlyList<EpochReport> Epochs, string? ValidationMetricName, int? BestEpoch)

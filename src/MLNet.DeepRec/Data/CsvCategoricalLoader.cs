@@ -13,7 +13,9 @@ internal static class CsvCategoricalLoader
         string? header = reader.ReadLine();
         while (header != null && header.Trim().Length == 0) header = reader.ReadLine();
         if (header == null) throw new FormatException($"CSV file {path} is empty; a header line is required.");
-        var names = Split(header, separator, path, 1).Select(n => n.Trim()).ToArray();
+        var cells = new List<Cell>();
+        Split(header, separator, path, 1, cells);
+        var names = cells.Select(c => c.Text(header).Trim().ToString()).ToArray();
         if (names.Any(string.IsNullOrEmpty)) throw new FormatException($"CSV file {path}: the header has an empty column name: \"{header}\".");
         if (names.Distinct(StringComparer.Ordinal).Count() != names.Length) throw new FormatException($"CSV file {path}: the header repeats a column name: \"{header}\".");
         int labelIndex = Array.IndexOf(names, labelColumnName);
@@ -21,28 +23,35 @@ internal static class CsvCategoricalLoader
 
         var text = names.Select(_ => new List<ReadOnlyMemory<char>>()).ToArray();
         var labels = new List<float>();
+        // Each distinct value is stored once; cells are looked up as spans of the line, so a repeated value allocates nothing.
         var interned = new Dictionary<string, ReadOnlyMemory<char>>(StringComparer.Ordinal);
+        var lookup = interned.GetAlternateLookup<ReadOnlySpan<char>>();
         int lineNumber = 1;
         string? line;
         while ((line = reader.ReadLine()) != null)
         {
             lineNumber++;
-            if (line.Trim().Length == 0) continue;
-            var fields = Split(line, separator, path, lineNumber);
-            if (fields.Count != names.Length)
-                throw new FormatException($"CSV file {path}, line {lineNumber}: {fields.Count} fields where the header has {names.Length}. Line: \"{line}\"");
+            if (line.AsSpan().Trim().IsEmpty) continue;
+            Split(line, separator, path, lineNumber, cells);
+            if (cells.Count != names.Length)
+                throw new FormatException($"CSV file {path}, line {lineNumber}: {cells.Count} fields where the header has {names.Length}. Line: \"{line}\"");
             for (int c = 0; c < names.Length; c++)
             {
+                var cell = cells[c].Text(line);
                 if (c == labelIndex)
                 {
-                    if (!float.TryParse(fields[c], NumberStyles.Float, CultureInfo.InvariantCulture, out float label) || !float.IsFinite(label))
-                        throw new FormatException($"CSV file {path}, line {lineNumber}: label '{labelColumnName}' = '{fields[c]}' is not a finite number.");
+                    if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float label) || !float.IsFinite(label))
+                        throw new FormatException($"CSV file {path}, line {lineNumber}: label '{labelColumnName}' = '{cell}' is not a finite number.");
                     labels.Add(label);
                 }
                 else
                 {
-                    string v = fields[c].Trim();
-                    if (!interned.TryGetValue(v, out var memory)) interned[v] = memory = v.AsMemory();
+                    var v = cell.Trim();
+                    if (!lookup.TryGetValue(v, out var memory))
+                    {
+                        string value = v.ToString();
+                        interned[value] = memory = value.AsMemory();
+                    }
                     text[c].Add(memory);
                 }
             }
@@ -53,27 +62,48 @@ internal static class CsvCategoricalLoader
         return new ColumnarDataView(columns);
     }
 
-    /// <summary>Splits one CSV line; double-quoted fields may contain the separator and doubled quotes.</summary>
-    private static List<string> Split(string line, char separator, string path, int lineNumber)
+    /// <summary>A field of a line: a range of the line, or the unescaped text of a quoted field.</summary>
+    private readonly record struct Cell(int Start, int Length, string? Unquoted)
     {
-        var fields = new List<string>();
-        var current = new StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < line.Length; i++)
+        public ReadOnlySpan<char> Text(string line) => Unquoted != null ? Unquoted.AsSpan() : line.AsSpan(Start, Length);
+    }
+
+    /// <summary>Splits one CSV line into <paramref name="cells"/>; double-quoted fields may contain the separator and doubled quotes.</summary>
+    private static void Split(string line, char separator, string path, int lineNumber, List<Cell> cells)
+    {
+        cells.Clear();
+        int start = 0;
+        while (true)
         {
-            char ch = line[i];
-            if (quoted)
+            if (start < line.Length && line[start] == '"')
             {
-                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"') { current.Append('"'); i++; }
-                else if (ch == '"') quoted = false;
-                else current.Append(ch);
+                // A quoted field: unescaped into a string (the only case that allocates).
+                var current = new StringBuilder();
+                int i = start + 1;
+                bool closed = false;
+                for (; i < line.Length; i++)
+                {
+                    char ch = line[i];
+                    if (ch != '"') { current.Append(ch); continue; }
+                    if (i + 1 < line.Length && line[i + 1] == '"') { current.Append('"'); i++; continue; }
+                    closed = true;
+                    i++;
+                    break;
+                }
+                if (!closed) throw new FormatException($"CSV file {path}, line {lineNumber}: unterminated quoted field. Line: \"{line}\"");
+                // Text after the closing quote up to the separator belongs to the field, as before.
+                int end = line.IndexOf(separator, i);
+                if (end < 0) end = line.Length;
+                current.Append(line, i, end - i);
+                cells.Add(new Cell(0, 0, current.ToString()));
+                if (end == line.Length) return;
+                start = end + 1;
+                continue;
             }
-            else if (ch == '"' && current.Length == 0) quoted = true;
-            else if (ch == separator) { fields.Add(current.ToString()); current.Clear(); }
-            else current.Append(ch);
+            int next = line.IndexOf(separator, start);
+            if (next < 0) { cells.Add(new Cell(start, line.Length - start, null)); return; }
+            cells.Add(new Cell(start, next - start, null));
+            start = next + 1;
         }
-        if (quoted) throw new FormatException($"CSV file {path}, line {lineNumber}: unterminated quoted field. Line: \"{line}\"");
-        fields.Add(current.ToString());
-        return fields;
     }
 }

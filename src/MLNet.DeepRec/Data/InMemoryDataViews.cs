@@ -149,3 +149,117 @@ internal sealed class RowSubsetDataView : IDataView
         }
     }
 }
+
+/// <summary>
+/// A read-only <see cref="IDataView"/> of interactions held as 0-based index arrays (as produced by the synthetic
+/// generator): user and item columns are produced on the fly from the indices, either as text ids (prefix + index,
+/// looked up in a per-id string table built on first use, never a per-row array) or as <see cref="uint"/> keys
+/// (index + 1, cardinality = user / item count, no <c>KeyValues</c> annotation); the label column is the constant 1 and
+/// the timestamp column reads the given array. The arrays are shared, not copied, and must not change.
+/// </summary>
+internal sealed class IndexedInteractionDataView : IDataView
+{
+    private const int UserColumn = 0, ItemColumn = 1, LabelColumn = 2, TimestampColumn = 3;
+    private readonly int[] _users;
+    private readonly int[] _items;
+    private readonly double[] _timestamps;
+    private readonly bool _keyTyped;
+    private readonly Lazy<ReadOnlyMemory<char>[]> _userIds;
+    private readonly Lazy<ReadOnlyMemory<char>[]> _itemIds;
+
+    public IndexedInteractionDataView(int[] users, int[] items, double[] timestamps, int userCount, int itemCount, bool keyTyped,
+        string userColumn, string itemColumn, string labelColumn, string timestampColumn, string userPrefix = "u", string itemPrefix = "i")
+    {
+        if (items.Length != users.Length || timestamps.Length != users.Length)
+            throw new ArgumentException($"users ({users.Length}), items ({items.Length}) and timestamps ({timestamps.Length}) must have the same length.");
+        _users = users; _items = items; _timestamps = timestamps; _keyTyped = keyTyped;
+        _userIds = new Lazy<ReadOnlyMemory<char>[]>(() => IdTable(userPrefix, userCount));
+        _itemIds = new Lazy<ReadOnlyMemory<char>[]>(() => IdTable(itemPrefix, itemCount));
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumn(userColumn, keyTyped ? new KeyDataViewType(typeof(uint), userCount) : TextDataViewType.Instance);
+        builder.AddColumn(itemColumn, keyTyped ? new KeyDataViewType(typeof(uint), itemCount) : TextDataViewType.Instance);
+        builder.AddColumn(labelColumn, NumberDataViewType.Single);
+        builder.AddColumn(timestampColumn, NumberDataViewType.Double);
+        Schema = builder.ToSchema();
+    }
+
+    private static ReadOnlyMemory<char>[] IdTable(string prefix, int count)
+    {
+        var ids = new ReadOnlyMemory<char>[count];
+        for (int k = 0; k < count; k++) ids[k] = (prefix + k.ToString(System.Globalization.CultureInfo.InvariantCulture)).AsMemory();
+        return ids;
+    }
+
+    public bool CanShuffle => false;
+    public DataViewSchema Schema { get; }
+    public long? GetRowCount() => _users.Length;
+
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) => new Cursor(this);
+
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+        => new DataViewRowCursor[] { new Cursor(this) };
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly IndexedInteractionDataView _parent;
+        private long _position = -1;
+
+        public Cursor(IndexedInteractionDataView parent) { _parent = parent; }
+
+        public override DataViewSchema Schema => _parent.Schema;
+        public override long Position => _position;
+        public override long Batch => 0;
+        public override bool IsColumnActive(DataViewSchema.Column column) => true;
+
+        public override bool MoveNext()
+        {
+            if (_position + 1 >= _parent._users.Length) { _position = _parent._users.Length; return false; }
+            _position++;
+            return true;
+        }
+
+        public override ValueGetter<DataViewRowId> GetIdGetter()
+            => (ref DataViewRowId value) => value = new DataViewRowId((ulong)_position, 0);
+
+        private int Row
+        {
+            get
+            {
+                long p = _position;
+                if (p < 0 || p >= _parent._users.Length) throw new InvalidOperationException("The cursor is not on a row.");
+                return (int)p;
+            }
+        }
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (column.Index < 0 || column.Index >= _parent.Schema.Count)
+                throw new ArgumentOutOfRangeException(nameof(column), $"Column index {column.Index} is not in this data view.");
+            Type expected = _parent.Schema[column.Index].Type.RawType;
+            if (typeof(TValue) != expected)
+                throw new InvalidOperationException($"Column '{column.Name}' is of type {_parent.Schema[column.Index].Type}, not {typeof(TValue).Name}.");
+            Delegate getter;
+            switch (column.Index)
+            {
+                case UserColumn or ItemColumn:
+                    var indices = column.Index == UserColumn ? _parent._users : _parent._items;
+                    if (_parent._keyTyped)
+                        getter = (ValueGetter<uint>)((ref uint value) => value = (uint)indices[Row] + 1);
+                    else
+                    {
+                        var ids = (column.Index == UserColumn ? _parent._userIds : _parent._itemIds).Value;
+                        getter = (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> value) => value = ids[indices[Row]]);
+                    }
+                    break;
+                case LabelColumn:
+                    getter = (ValueGetter<float>)((ref float value) => { _ = Row; value = 1; });
+                    break;
+                default:
+                    var times = _parent._timestamps;
+                    getter = (ValueGetter<double>)((ref double value) => value = times[Row]);
+                    break;
+            }
+            return (ValueGetter<TValue>)getter;
+        }
+    }
+}

@@ -54,10 +54,13 @@ public sealed class KeyedInteractions
         ArgumentNullException.ThrowIfNull(data);
         int userCount = KeyCardinality(data.Schema, userColumn, "user");
         int itemCount = KeyCardinality(data.Schema, itemColumn, "item");
-        var users = new List<int>();
-        var items = new List<int>();
-        List<float>? labels = labelColumn == null ? null : new List<float>();
-        List<double>? times = timestampColumn == null ? null : new List<double>();
+        // Columns go straight into int/float arrays, sized from the row count when the view knows it (no per-row
+        // objects, no list growth: at 20M rows each doubling of a list would briefly hold 3× the column).
+        long? known = data.GetRowCount();
+        var users = new IntColumn(known);
+        var items = new IntColumn(known);
+        List<float>? labels = labelColumn == null ? null : new List<float>(known is long k1 && k1 <= int.MaxValue ? (int)k1 : 0);
+        List<double>? times = timestampColumn == null ? null : new List<double>(known is long k2 && k2 <= int.MaxValue ? (int)k2 : 0);
 
         var columns = new List<DataViewSchema.Column> { data.Schema[userColumn], data.Schema[itemColumn] };
         ValueGetter<float>? labelGetter = null;
@@ -85,6 +88,24 @@ public sealed class KeyedInteractions
             if (timeGetter != null) { timeGetter(ref t); times!.Add(t); }
         }
         return new KeyedInteractions(users.ToArray(), items.ToArray(), userCount, itemCount, labels?.ToArray(), times?.ToArray());
+    }
+
+    /// <summary>An int column filled row by row: exactly sized when the row count is known, else grown like a list.</summary>
+    private sealed class IntColumn
+    {
+        private int[] _values;
+        private int _count;
+        public IntColumn(long? rows) => _values = new int[rows is long r && r > 0 && r <= Array.MaxLength ? r : 1024];
+        public void Add(int value)
+        {
+            if (_count == _values.Length) Array.Resize(ref _values, (int)Math.Min(Array.MaxLength, _values.Length * 2L));
+            _values[_count++] = value;
+        }
+        public int[] ToArray()
+        {
+            if (_count != _values.Length) Array.Resize(ref _values, _count);
+            return _values;
+        }
     }
 
     /// <summary>Returns the key cardinality of a key-typed column, or throws a clear exception.</summary>

@@ -45,25 +45,27 @@ internal static class LibFmLoader
         int maxIndex = -1, lineNumber = 0;
         foreach (string raw in File.ReadLines(path))
         {
+            // Tokens are parsed as spans of the line: nothing is allocated per feature.
             lineNumber++;
-            string line = raw.Trim();
-            if (line.Length == 0) continue;
-            var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-            if (!float.TryParse(parts[0], NumberStyles.Float, CultureInfo.InvariantCulture, out float label) || !float.IsFinite(label))
-                throw Bad(path, lineNumber, line, $"the label '{parts[0]}' is not a finite number");
+            var rest = raw.AsSpan().Trim();
+            if (rest.IsEmpty) continue;
+            var token = NextToken(ref rest);
+            if (!float.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out float label) || !float.IsFinite(label))
+                throw Bad(path, lineNumber, raw, $"the label '{token}' is not a finite number");
             int start = indices.Count;
-            for (int k = 1; k < parts.Length; k++)
+            while (!rest.IsEmpty)
             {
-                int colon = parts[k].IndexOf(':');
-                if (colon <= 0) throw Bad(path, lineNumber, line, $"'{parts[k]}' is not idx:value");
-                if (!int.TryParse(parts[k].AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out int index))
-                    throw Bad(path, lineNumber, line, $"the feature index in '{parts[k]}' is not a non-negative integer");
-                if (!float.TryParse(parts[k].AsSpan(colon + 1), NumberStyles.Float, CultureInfo.InvariantCulture, out float value) || !float.IsFinite(value))
-                    throw Bad(path, lineNumber, line, $"the value in '{parts[k]}' is not a finite number");
+                token = NextToken(ref rest);
+                int colon = token.IndexOf(':');
+                if (colon <= 0) throw Bad(path, lineNumber, raw, $"'{token}' is not idx:value");
+                if (!int.TryParse(token[..colon], NumberStyles.None, CultureInfo.InvariantCulture, out int index))
+                    throw Bad(path, lineNumber, raw, $"the feature index in '{token}' is not a non-negative integer");
+                if (!float.TryParse(token[(colon + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out float value) || !float.IsFinite(value))
+                    throw Bad(path, lineNumber, raw, $"the value in '{token}' is not a finite number");
                 if (o.FeatureCount is int count && index >= count)
-                    throw Bad(path, lineNumber, line, $"feature index {index} is beyond FeatureCount = {count} (indices must be 0..{count - 1})");
+                    throw Bad(path, lineNumber, raw, $"feature index {index} is beyond FeatureCount = {count} (indices must be 0..{count - 1})");
                 for (int j = start; j < indices.Count; j++)
-                    if (indices[j] == index) throw Bad(path, lineNumber, line, $"feature index {index} appears twice");
+                    if (indices[j] == index) throw Bad(path, lineNumber, raw, $"feature index {index} appears twice");
                 indices.Add(index); values.Add(value);
                 if (index > maxIndex) maxIndex = index;
             }
@@ -76,7 +78,7 @@ internal static class LibFmLoader
         LibFmDataView.SparseColumn[] columns;
         if (o.FieldStarts == null)
         {
-            columns = new[] { Sorted(o.FeaturesColumnName, featureCount, 0, rowStarts, indices, values, null) };
+            columns = Split(new[] { o.FeaturesColumnName }, new[] { 0 }, featureCount, null, rowStarts, indices, values);
         }
         else
         {
@@ -93,12 +95,8 @@ internal static class LibFmLoader
             for (int k = 0; k < indices.Count; k++)
                 if (field[indices[k]] < 0)
                     throw new FormatException($"libFM file {path}: feature index {indices[k]} lies before the first field (FieldStarts[0] = {starts[0]}).");
-            columns = new LibFmDataView.SparseColumn[starts.Length];
-            for (int f = 0; f < starts.Length; f++)
-            {
-                int end = f + 1 < starts.Length ? starts[f + 1] : featureCount;
-                columns[f] = Sorted(o.FieldColumnNames?[f] ?? $"Field{f}", end - starts[f], starts[f], rowStarts, indices, values, i => field[i] == f);
-            }
+            var names = Enumerable.Range(0, starts.Length).Select(f => o.FieldColumnNames?[f] ?? $"Field{f}").ToArray();
+            columns = Split(names, starts, featureCount, field, rowStarts, indices, values);
         }
         return o.BooleanLabel
             ? new LibFmDataView(o.LabelColumnName, null, labels.Select(l => l > 0).ToArray(), columns)
@@ -142,22 +140,62 @@ internal static class LibFmLoader
         return new LibFmLoaderOptions { FieldStarts = starts, FeatureCount = max[^1] + 1 };
     }
 
-    private static LibFmDataView.SparseColumn Sorted(string name, int size, int offset, List<int> rowStarts, List<int> indices, List<float> values, Func<int, bool>? keep)
+    /// <summary>
+    /// Distributes the parsed rows over the field columns in two linear passes (count, then place), each column's
+    /// rows in compressed form with indices relative to the field start and sorted within a row. <c>field</c> gives the
+    /// field of each feature index, or is null for a single column holding every feature.
+    /// </summary>
+    private static LibFmDataView.SparseColumn[] Split(string[] names, int[] starts, int featureCount, int[]? field,
+        List<int> rowStarts, List<int> indices, List<float> values)
     {
-        int rows = rowStarts.Count - 1;
-        var starts = new int[rows + 1];
-        var ix = new List<int>(); var v = new List<float>();
-        var buffer = new List<(int, float)>();
+        int fields = starts.Length, rows = rowStarts.Count - 1;
+        var counts = new int[fields];
+        if (field == null) counts[0] = indices.Count;
+        else foreach (int i in indices) counts[field[i]]++;
+        var ix = new int[fields][];
+        var v = new float[fields][];
+        var columnStarts = new int[fields][];
+        var fill = new int[fields];
+        for (int f = 0; f < fields; f++) { ix[f] = new int[counts[f]]; v[f] = new float[counts[f]]; columnStarts[f] = new int[rows + 1]; }
         for (int r = 0; r < rows; r++)
         {
-            buffer.Clear();
             for (int k = rowStarts[r]; k < rowStarts[r + 1]; k++)
-                if (keep == null || keep(indices[k])) buffer.Add((indices[k] - offset, values[k]));
-            buffer.Sort((a, b) => a.Item1.CompareTo(b.Item1));
-            foreach (var (i, x) in buffer) { ix.Add(i); v.Add(x); }
-            starts[r + 1] = ix.Count;
+            {
+                int f = field == null ? 0 : field[indices[k]];
+                ix[f][fill[f]] = indices[k] - starts[f];
+                v[f][fill[f]++] = values[k];
+            }
+            for (int f = 0; f < fields; f++)
+            {
+                int s = columnStarts[f][r], count = fill[f] - s;
+                columnStarts[f][r + 1] = fill[f];
+                if (count > 1 && !IsAscending(ix[f].AsSpan(s, count))) Array.Sort(ix[f], v[f], s, count);
+            }
         }
-        return new LibFmDataView.SparseColumn(name, size, starts, ix.ToArray(), v.ToArray());
+        var columns = new LibFmDataView.SparseColumn[fields];
+        for (int f = 0; f < fields; f++)
+        {
+            int end = f + 1 < fields ? starts[f + 1] : featureCount;
+            columns[f] = new LibFmDataView.SparseColumn(names[f], end - starts[f], columnStarts[f], ix[f], v[f]);
+        }
+        return columns;
+    }
+
+    private static bool IsAscending(ReadOnlySpan<int> values)
+    {
+        for (int i = 1; i < values.Length; i++) if (values[i] <= values[i - 1]) return false;
+        return true;
+    }
+
+    /// <summary>The next whitespace-separated token of <paramref name="rest"/> (which must not start with whitespace);
+    /// <paramref name="rest"/> moves past it and the whitespace after it.</summary>
+    private static ReadOnlySpan<char> NextToken(ref ReadOnlySpan<char> rest)
+    {
+        int end = 0;
+        while (end < rest.Length && !char.IsWhiteSpace(rest[end])) end++;
+        var token = rest[..end];
+        rest = rest[end..].TrimStart();
+        return token;
     }
 
     private static FormatException Bad(string path, int line, string text, string why) =>

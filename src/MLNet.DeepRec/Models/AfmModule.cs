@@ -60,7 +60,9 @@ internal sealed class AfmModule : FieldFeatureModule
         var pairs = PairProducts(scaled);
         var scores = attention_h.call(nn.functional.relu(attention.call(pairs))).squeeze(-1);
         // values null: every value is 1, so every pair is active and nothing is masked.
-        var weights = nn.functional.softmax(values is null ? scores : scores.masked_fill(PairProducts(values).eq(0), MaskedScore), 1);
+        if (values is null) return (pairs, nn.functional.softmax(scores, 1));
+        using Scalar zero = 0f, masked = MaskedScore;
+        var weights = nn.functional.softmax(scores.masked_fill(PairProducts(values).eq(zero), masked), 1);
         return (pairs, weights);
     }
 
@@ -81,7 +83,14 @@ internal sealed class AfmModule : FieldFeatureModule
         return projection.call(pooled_dropout.call(pooled)).squeeze(-1);
     }
 
-    public override Tensor? RegularizationLoss() => AttentionL2 > 0 ? attention.weight!.pow(2).sum() * AttentionL2 : null;
+    public override Tensor? RegularizationLoss()
+    {
+        if (AttentionL2 <= 0) return null;
+        using Scalar lambda = AttentionL2;
+        return attention.weight!.square().sum().mul(lambda);
+    }
+
+    protected override long ActivationsPerRow => (long)PairCount * Math.Max(Factors, AttentionSize);
 
     /// <summary>
     /// For explanations (eval mode, no grad): attention weight aᵢⱼ [N,P] and each pair's contribution to the score,

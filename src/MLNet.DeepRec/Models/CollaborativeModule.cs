@@ -1,5 +1,6 @@
 using MLNet.DeepRec.Onnx;
 using TorchSharp;
+using MLNet.DeepRec.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -49,13 +50,17 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     public abstract override Tensor forward(Tensor users, Tensor items);
 
     /// <summary>Logits of every item 1..ItemCount for each user: int64 [b] → [b, ItemCount].</summary>
-    public virtual Tensor ScoreAllItems(Tensor users)
+    public Tensor ScoreAllItems(Tensor users) => ScoreItemRange(users, 1, ItemCount);
+
+    /// <summary>Logits of the items first..first + count − 1 for each user: int64 [b] → [b, count]. Override with
+    /// something faster than the pairwise expansion where the model allows (MF: one matrix product).</summary>
+    public virtual Tensor ScoreItemRange(Tensor users, long first, long count)
     {
         long b = users.shape[0];
-        using var allItems = arange(1, ItemCount + 1, dtype: int64, device: users.device);
-        var u = users.repeat_interleave(ItemCount);
-        var i = allItems.repeat(b);
-        return forward(u, i).view(b, ItemCount);
+        using var items = arange(first, first + count, dtype: int64, device: users.device);
+        var u = users.repeat_interleave(count);
+        var i = items.repeat(b);
+        return forward(u, i).view(b, count);
     }
 
     /// <summary>
@@ -71,13 +76,10 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     public void SetUnknownRowsToMean()
     {
         using var _ = no_grad();
-        foreach (var (_, m) in named_modules())
+        foreach (var table in modules().OfType<EmbeddingTable>().Where(t => t.Role is EmbeddingRole.User or EmbeddingRole.Item))
         {
-            if (m is Embedding e)
-            {
-                var w = e.weight!;
-                w[0].copy_(w.narrow(0, 1, w.shape[0] - 1).mean(new long[] { 0 }));
-            }
+            var w = table.Weight;
+            w[0].copy_(w.narrow(0, 1, w.shape[0] - 1).mean(new long[] { 0 }));
         }
     }
 
@@ -93,11 +95,12 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer (see <see cref="TorchOnnxExtensions.Linear"/>).</summary>
     protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x) => graph.Linear(prefix, layer, x);
 
-    /// <summary>An embedding table with one extra row for key 0, initialised N(0, std²) as in the NCF paper.</summary>
-    protected static Embedding KeyEmbedding(int keyCount, int dimension, double std = 0.01)
-    {
-        var e = nn.Embedding(keyCount + 1, dimension);
-        using (no_grad()) nn.init.normal_(e.weight!, 0, std);
-        return e;
-    }
+    /// <summary>A user embedding table: one row per user key plus row 0 (unknown), initialised N(0, std²) as in the
+    /// NCF paper. Trained with sparse row updates where <see cref="DeepRecTrainerOptionsBase.EmbeddingUpdates"/> says so.</summary>
+    protected static EmbeddingTable UserTable(int userCount, int dimension, double std = 0.01) =>
+        new EmbeddingTable("user_table", userCount + 1L, dimension, EmbeddingRole.User).Initialize(std);
+
+    /// <summary>An item embedding table: one row per item key plus row 0 (unknown), initialised N(0, std²).</summary>
+    protected static EmbeddingTable ItemTable(int itemCount, int dimension, double std = 0.01) =>
+        new EmbeddingTable("item_table", itemCount + 1L, dimension, EmbeddingRole.Item).Initialize(std);
 }

@@ -1,4 +1,5 @@
 using MLNet.DeepRec.Onnx;
+using MLNet.DeepRec.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -13,23 +14,23 @@ internal sealed class DotProductMFModule : CollaborativeModule
     public DotProductMFModule(int userCount, int itemCount, int factors) : base("MF", userCount, itemCount)
     {
         Factors = factors;
-        user_embedding = KeyEmbedding(userCount, factors, 0.1);
-        item_embedding = KeyEmbedding(itemCount, factors, 0.1);
-        user_bias = KeyEmbedding(userCount, 1, 0.0);
-        item_bias = KeyEmbedding(itemCount, 1, 0.0);
+        user_embedding = UserTable(userCount, factors, 0.1);
+        item_embedding = ItemTable(itemCount, factors, 0.1);
+        user_bias = UserTable(userCount, 1, 0.0);
+        item_bias = ItemTable(itemCount, 1, 0.0);
         global_bias = nn.Parameter(zeros(1));
         RegisterComponents();
     }
 
     public int Factors { get; }
-    private readonly Embedding user_embedding;
-    public Embedding UserEmbedding => user_embedding;
-    private readonly Embedding item_embedding;
-    public Embedding ItemEmbedding => item_embedding;
-    private readonly Embedding user_bias;
-    public Embedding UserBias => user_bias;
-    private readonly Embedding item_bias;
-    public Embedding ItemBias => item_bias;
+    private readonly EmbeddingTable user_embedding;
+    public EmbeddingTable UserEmbedding => user_embedding;
+    private readonly EmbeddingTable item_embedding;
+    public EmbeddingTable ItemEmbedding => item_embedding;
+    private readonly EmbeddingTable user_bias;
+    public EmbeddingTable UserBias => user_bias;
+    private readonly EmbeddingTable item_bias;
+    public EmbeddingTable ItemBias => item_bias;
     private readonly TorchSharp.Modules.Parameter global_bias;
     public TorchSharp.Modules.Parameter GlobalBias => global_bias;
 
@@ -39,18 +40,18 @@ internal sealed class DotProductMFModule : CollaborativeModule
 
     public override string ExportOnnx(OnnxGraphBuilder g, string users, string items)
     {
-        string dot = g.ReduceSum(g.Mul(g.Gather(Weights(g, "mf.user_embedding", UserEmbedding.weight!), users),
-                                       g.Gather(Weights(g, "mf.item_embedding", ItemEmbedding.weight!), items)), new long[] { 1 }, keepDims: false);
-        string bu = g.Reshape(g.Gather(Weights(g, "mf.user_bias", UserBias.weight!), users), new long[] { -1 });
-        string bi = g.Reshape(g.Gather(Weights(g, "mf.item_bias", ItemBias.weight!), items), new long[] { -1 });
+        string dot = g.ReduceSum(g.Mul(g.Gather(Weights(g, "mf.user_embedding", UserEmbedding.Weight), users),
+                                       g.Gather(Weights(g, "mf.item_embedding", ItemEmbedding.Weight), items)), new long[] { 1 }, keepDims: false);
+        string bu = g.Reshape(g.Gather(Weights(g, "mf.user_bias", UserBias.Weight), users), new long[] { -1 });
+        string bi = g.Reshape(g.Gather(Weights(g, "mf.item_bias", ItemBias.Weight), items), new long[] { -1 });
         return g.Add(g.Add(g.Add(dot, bu), bi), Weights(g, "mf.global_bias", GlobalBias));
     }
 
     /// <summary>One matrix product instead of b × ItemCount pair lookups.</summary>
-    public override Tensor ScoreAllItems(Tensor users)
+    public override Tensor ScoreItemRange(Tensor users, long first, long count)
     {
-        var q = ItemEmbedding.weight!.narrow(0, 1, ItemCount);
-        var bi = ItemBias.weight!.narrow(0, 1, ItemCount).squeeze(-1);
+        var q = ItemEmbedding.Weight.narrow(0, first, count);
+        var bi = ItemBias.Weight.narrow(0, first, count).squeeze(-1);
         return UserEmbedding.call(users).matmul(q.t()) + bi.unsqueeze(0) + UserBias.call(users) + GlobalBias;
     }
 

@@ -1,4 +1,5 @@
 using MLNet.DeepRec.Onnx;
+using MLNet.DeepRec.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,6 +10,9 @@ namespace MLNet.DeepRec.Models;
 /// Contract of a feature-interaction network (NFM, AFM): for int64 [N, F] global feature indices and float [N, F]
 /// values, ŷ = w₀ + Σᵢ wᵢxᵢ + f(interactions) as a float [N] tensor (a regression value or a logit). Feature tables have
 /// <c>FeatureCount</c> rows; row 0 is the padding feature, which always arrives with x = 0 and so never contributes.
+/// Both feature tables (<c>feature_embedding</c> vᵢ and <c>feature_bias</c> wᵢ) are <see cref="EmbeddingTable"/>s of role
+/// <see cref="EmbeddingRole.Feature"/>, so <see cref="DeepRecTrainerOptionsBase.EmbeddingUpdates"/> decides whether a
+/// training step updates them row-wise (only the features of the batch) or densely.
 /// </summary>
 internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
 {
@@ -17,29 +21,27 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
         FeatureCount = featureCount;
         SlotCount = slotCount;
         Factors = factors;
-        feature_embedding = nn.Embedding(featureCount, factors);
-        feature_bias = nn.Embedding(featureCount, 1);
+        // N(0, 0.01²) embeddings and zero linear weights, as in the NFM/AFM reference code.
+        feature_embedding = new EmbeddingTable("feature_embedding", featureCount, factors, EmbeddingRole.Feature).Initialize(0.01);
+        feature_bias = new EmbeddingTable("feature_bias", featureCount, 1, EmbeddingRole.Feature).Initialize(0);
         global_bias = nn.Parameter(zeros(1));
         // Registered here: RegisterComponents in a derived class does not see a base class's private fields.
         register_module("feature_embedding", feature_embedding);
         register_module("feature_bias", feature_bias);
         register_parameter("global_bias", global_bias);
-        using (no_grad())
-        {
-            // N(0, 0.01²) embeddings and zero biases, as in the NFM/AFM reference code.
-            nn.init.normal_(feature_embedding.weight!, 0, 0.01);
-            nn.init.zeros_(feature_bias.weight!);
-        }
     }
 
     public int FeatureCount { get; }
     public int SlotCount { get; }
     public int Factors { get; }
 
-    private readonly Embedding feature_embedding;
-    private readonly Embedding feature_bias;
+    private readonly EmbeddingTable feature_embedding;
+    private readonly EmbeddingTable feature_bias;
     private readonly Parameter global_bias;
-    public Embedding FeatureEmbedding => feature_embedding;
+    /// <summary>The feature embeddings vᵢ [FeatureCount, Factors].</summary>
+    public EmbeddingTable FeatureEmbedding => feature_embedding;
+    /// <summary>The linear weights wᵢ [FeatureCount, 1].</summary>
+    public EmbeddingTable FeatureBias => feature_bias;
 
     /// <summary>The interaction part f(x) of the model: [N] from the value-scaled embeddings xᵢvᵢ [N, F, k] and the
     /// values [N, F]; <paramref name="values"/> null means every value is 1 (no padding, no unknown key).</summary>
@@ -72,8 +74,8 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
         if (source.FeatureCount != FeatureCount || source.Factors != Factors)
             throw new ArgumentException($"The pre-trained model has {source.FeatureCount} features × {source.Factors} factors; this model needs {FeatureCount} × {Factors}.");
         using var _ = no_grad();
-        feature_embedding.weight!.copy_(source.feature_embedding.weight!);
-        feature_bias.weight!.copy_(source.feature_bias.weight!);
+        feature_embedding.Weight.copy_(source.feature_embedding.Weight);
+        feature_bias.Weight.copy_(source.feature_bias.Weight);
         global_bias.copy_(source.global_bias);
     }
 
@@ -82,6 +84,15 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     {
         using (no_grad()) global_bias.fill_(value);
     }
+
+    /// <summary>Floats of the widest intermediate tensor per row (NFM: the F × k embeddings; AFM: the P × max(k, t) pairs).</summary>
+    protected virtual long ActivationsPerRow => (long)SlotCount * Factors;
+
+    /// <summary>
+    /// Rows per chunk when scoring a whole data set: about 4 M floats (16 MB) in the widest intermediate tensor, so that
+    /// scoring memory does not grow with the model (AFM's pair tensors) or the data.
+    /// </summary>
+    public long PredictionChunkRows => Math.Clamp((1L << 22) / Math.Max(1, ActivationsPerRow), 256, 16384);
 
     /// <summary>Number of trainable scalars.</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
@@ -92,9 +103,9 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     /// </summary>
     public string ExportOnnx(OnnxGraphBuilder g, string indices, string values)
     {
-        string bias = g.Reshape(g.Gather(Weights(g, "feature_bias", feature_bias.weight!), indices), new long[] { -1, SlotCount });
+        string bias = g.Reshape(g.Gather(Weights(g, "feature_bias", feature_bias.Weight), indices), new long[] { -1, SlotCount });
         string linear = g.Add(g.ReduceSum(g.Mul(bias, values), new long[] { 1 }, keepDims: false), Weights(g, "global_bias", global_bias));
-        string embedded = g.Gather(Weights(g, "feature_embedding", feature_embedding.weight!), indices);
+        string embedded = g.Gather(Weights(g, "feature_embedding", feature_embedding.Weight), indices);
         string scaled = g.Mul(embedded, g.Unsqueeze(values, new long[] { 2 }));
         return g.Add(linear, InteractionOnnx(g, scaled, values));
     }
@@ -136,8 +147,10 @@ internal sealed class FastDropout : nn.Module<Tensor, Tensor>
         Tensor mask;
         using (no_grad())
         {
+            // Scalars disposed here, not left to the finalizer (see FeatureBatchSource on why that matters).
+            using Scalar p = P, scale = 1.0 / (1.0 - P);
             using var r = rand_like(x);
-            mask = r.ge_(P).to(x.dtype).mul_(1.0 / (1.0 - P));
+            mask = r.ge_(p).to(x.dtype).mul_(scale);
         }
         return x * mask;
     }

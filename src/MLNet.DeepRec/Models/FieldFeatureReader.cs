@@ -4,19 +4,30 @@ using Microsoft.ML.Data;
 
 namespace MLNet.DeepRec.Models;
 
-/// <summary>A data set as the feature-interaction models consume it: [N, F] global indices and values, and labels.</summary>
+/// <summary>
+/// A data set as the feature-interaction models consume it: compact row-major [N, F] int32 global indices and float
+/// values (8 bytes per slot, no per-row objects), and labels.
+/// </summary>
 /// <param name="Layout">The input layout.</param>
 /// <param name="RowCount">N.</param>
 /// <param name="Indices">Row-major [N, F] global feature indices (0 = padding).</param>
 /// <param name="Values">Row-major [N, F] feature values (0 for padding).</param>
 /// <param name="Labels">[N] labels (regression targets, or 0/1), or null when no label column was read.</param>
-internal sealed record FieldFeatureData(FieldFeatureLayout Layout, int RowCount, long[] Indices, float[] Values, float[]? Labels);
+/// <param name="AllOnes">Every value is 1 (one-hot data with no padding slot and no unknown key): the models then skip
+/// their multiplications by x.</param>
+internal sealed record FieldFeatureData(FieldFeatureLayout Layout, int RowCount, int[] Indices, float[] Values, float[]? Labels, bool AllOnes);
 
 /// <summary>
 /// Reads feature columns (key and known-size vector columns) and the label of an <see cref="IDataView"/> in one cursor
 /// pass into flat index/value arrays, checking values as it goes. This is the only per-row C# work; training then runs
 /// on tensors.
 /// </summary>
+/// <remarks>
+/// Sparse vectors stay sparse: a <see cref="VBuffer{T}"/>'s explicit indices and values are copied straight into
+/// compressed per-column buffers (row starts, positions, values: 8 bytes per non-zero), never expanded to the vector's
+/// length, and then into the [N, F] slots. A key column costs 4 bytes per row until the slots are filled. Nothing is
+/// allocated per row.
+/// </remarks>
 internal static class FieldFeatureReader
 {
     /// <summary>How the label column is read.</summary>
@@ -37,11 +48,13 @@ internal static class FieldFeatureReader
     }
 
     /// <summary>
-    /// Reads <paramref name="data"/>. With <paramref name="layout"/> null (training data) the layout is derived from the
-    /// schema and the data (a vector column gets as many slots as its densest row has non-zeros); otherwise the given
-    /// layout is used and the column types must match it.
+    /// Reads <paramref name="data"/> (at most <paramref name="maxRows"/> rows from the start). With
+    /// <paramref name="layout"/> null (training data) the layout is derived from the schema and the data (a vector column
+    /// gets as many slots as its densest row has non-zeros); otherwise the given layout is used and the column types
+    /// must match it.
     /// </summary>
-    public static FieldFeatureData Read(IDataView data, IReadOnlyList<string> columnNames, string? labelColumn, LabelKind labelKind, FieldFeatureLayout? layout)
+    public static FieldFeatureData Read(IDataView data, IReadOnlyList<string> columnNames, string? labelColumn, LabelKind labelKind, FieldFeatureLayout? layout,
+        int maxRows = int.MaxValue)
     {
         var described = FieldFeatureLayout.Describe(data.Schema, columnNames);
         if (layout != null)
@@ -55,49 +68,46 @@ internal static class FieldFeatureReader
                         "Transform every data set with the same fitted MapValueToKey/OneHotEncoding (or the same libFM field layout).");
             }
         }
-        if (labelColumn != null && labelKind != LabelKind.None) CheckLabel(data.Schema, labelColumn, labelKind);
+        bool readLabel = labelColumn != null && labelKind != LabelKind.None;
+        if (readLabel) CheckLabel(data.Schema, labelColumn!, labelKind);
 
         var needed = columnNames.Select(n => data.Schema[n]).ToList();
-        if (labelColumn != null && labelKind != LabelKind.None) needed.Add(data.Schema[labelColumn]);
+        if (readLabel) needed.Add(data.Schema[labelColumn!]);
 
+        // Buffers sized from the row count when the view knows it (capped, so that a huge view grows them instead).
+        int capacity = (int)Math.Clamp(Math.Min(data.GetRowCount() ?? 1024, maxRows), 16, 1 << 24);
         int columnCount = described.Count;
-        var keyValues = new List<uint>[columnCount];
-        var rowStarts = new List<int>[columnCount];
-        var positions = new List<int>[columnCount];
-        var values = new List<float>[columnCount];
-        var maxNonZeros = new int[columnCount];
-        var labels = new List<float>();
+        var columns = new ColumnBuffer?[columnCount];
+        var labels = readLabel ? new Growable<float>(capacity) : null;
+        int rows = 0;
         using (var cursor = data.GetRowCursor(needed))
         {
             var keyGetters = new ValueGetter<uint>?[columnCount];
             var vectorGetters = new ValueGetter<VBuffer<float>>?[columnCount];
             for (int c = 0; c < columnCount; c++)
             {
-                if (described[c].Kind == FieldColumnKind.Key) { keyGetters[c] = cursor.GetGetter<uint>(data.Schema[columnNames[c]]); keyValues[c] = new List<uint>(); }
-                else
-                {
-                    vectorGetters[c] = cursor.GetGetter<VBuffer<float>>(data.Schema[columnNames[c]]);
-                    rowStarts[c] = new List<int> { 0 }; positions[c] = new List<int>(); values[c] = new List<float>();
-                }
+                var column = data.Schema[columnNames[c]];
+                if (described[c].Kind == FieldColumnKind.Key) keyGetters[c] = cursor.GetGetter<uint>(column);
+                else vectorGetters[c] = cursor.GetGetter<VBuffer<float>>(column);
+                columns[c] = new ColumnBuffer(described[c].Kind, capacity);
             }
-            ValueGetter<float>? floatLabel = null;
-            ValueGetter<bool>? boolLabel = null;
-            if (labelColumn != null && labelKind == LabelKind.Regression) floatLabel = cursor.GetGetter<float>(data.Schema[labelColumn]);
-            if (labelColumn != null && labelKind == LabelKind.Binary) boolLabel = cursor.GetGetter<bool>(data.Schema[labelColumn]);
+            ValueGetter<float>? floatLabel = readLabel && labelKind == LabelKind.Regression ? cursor.GetGetter<float>(data.Schema[labelColumn!]) : null;
+            ValueGetter<bool>? boolLabel = readLabel && labelKind == LabelKind.Binary ? cursor.GetGetter<bool>(data.Schema[labelColumn!]) : null;
 
             uint key = 0;
             VBuffer<float> vector = default;
             float label = 0;
             bool flag = false;
-            long row = 0;
-            while (cursor.MoveNext())
+            while (rows < maxRows && cursor.MoveNext())
             {
+                if (rows == int.MaxValue) throw new InvalidOperationException($"The data has more than {int.MaxValue} rows; feature-interaction training reads at most that many.");
                 for (int c = 0; c < columnCount; c++)
                 {
-                    if (keyGetters[c] is { } kg) { kg(ref key); keyValues[c].Add(key); continue; }
+                    var buffer = columns[c]!;
+                    if (keyGetters[c] is { } kg) { kg(ref key); buffer.Keys!.Add(key); continue; }
                     vectorGetters[c]!(ref vector);
                     if (vector.Length != described[c].Size)
-                        throw new InvalidOperationException($"Feature column '{described[c].Name}' has a vector of size {vector.Length} at row {row}; its type says {described[c].Size}.");
+                        throw new InvalidOperationException($"Feature column '{described[c].Name}' has a vector of size {vector.Length} at row {rows}; its type says {described[c].Size}.");
                     var v = vector.GetValues();
                     var ix = vector.IsDense ? default : vector.GetIndices();
                     int nonZeros = 0;
@@ -105,85 +115,158 @@ internal static class FieldFeatureReader
                     {
                         float x = v[k];
                         if (!float.IsFinite(x))
-                            throw new InvalidOperationException($"Feature column '{described[c].Name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {row}, element {(vector.IsDense ? k : ix[k])}; feature values must be finite (replace missing values first, e.g. with mlContext.Transforms.ReplaceMissingValues).");
+                            throw new InvalidOperationException($"Feature column '{described[c].Name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {rows}, element {(vector.IsDense ? k : ix[k])}; feature values must be finite (replace missing values first, e.g. with mlContext.Transforms.ReplaceMissingValues).");
                         if (x == 0) continue;
-                        positions[c].Add(vector.IsDense ? k : ix[k]);
-                        values[c].Add(x);
+                        buffer.Positions!.Add(vector.IsDense ? k : ix[k]);
+                        buffer.Values!.Add(x);
                         nonZeros++;
                     }
-                    rowStarts[c].Add(positions[c].Count);
-                    if (nonZeros > maxNonZeros[c]) maxNonZeros[c] = nonZeros;
+                    buffer.RowStarts!.Add(buffer.Positions!.Count);
+                    if (nonZeros > buffer.MaxNonZeros) buffer.MaxNonZeros = nonZeros;
                 }
                 if (floatLabel != null)
                 {
                     floatLabel(ref label);
                     if (!float.IsFinite(label))
-                        throw new InvalidOperationException($"Label column '{labelColumn}' has the value {label.ToString(CultureInfo.InvariantCulture)} at row {row}; labels must be finite (filter such rows out, e.g. with mlContext.Data.FilterRowsByMissingValues).");
-                    labels.Add(label);
+                        throw new InvalidOperationException($"Label column '{labelColumn}' has the value {label.ToString(CultureInfo.InvariantCulture)} at row {rows}; labels must be finite (filter such rows out, e.g. with mlContext.Data.FilterRowsByMissingValues).");
+                    labels!.Add(label);
                 }
-                else if (boolLabel != null) { boolLabel(ref flag); labels.Add(flag ? 1f : 0f); }
-                row++;
+                else if (boolLabel != null) { boolLabel(ref flag); labels!.Add(flag ? 1f : 0f); }
+                rows++;
             }
         }
 
-        int n = labels.Count > 0 ? labels.Count : (described.Count == 0 ? 0 : (described[0].Kind == FieldColumnKind.Key ? keyValues[0].Count : rowStarts[0].Count - 1));
         if (layout == null)
         {
-            var columns = new List<FieldColumn>();
+            var layoutColumns = new List<FieldColumn>();
             int offset = 1, slotStart = 0;
             for (int c = 0; c < columnCount; c++)
             {
                 var (name, kind, size, kv) = described[c];
-                int slots = kind == FieldColumnKind.Key ? 1 : Math.Max(1, maxNonZeros[c]);
-                columns.Add(new FieldColumn(name, kind, size, offset, slots, slotStart, kv));
+                int slots = kind == FieldColumnKind.Key ? 1 : Math.Max(1, columns[c]!.MaxNonZeros);
+                layoutColumns.Add(new FieldColumn(name, kind, size, offset, slots, slotStart, kv));
                 offset += size; slotStart += slots;
             }
-            layout = new FieldFeatureLayout(columns);
+            layout = new FieldFeatureLayout(layoutColumns);
         }
 
         int f = layout.SlotCount;
-        var indices = new long[(long)n * f];
-        var vals = new float[(long)n * f];
+        long total = (long)rows * f;
+        if (total > Array.MaxLength)
+            throw new InvalidOperationException($"{rows} rows × {f} feature slots exceed the {Array.MaxLength} elements of one array; train on fewer rows (or, for sparse vector columns, cap the non-zeros per row).");
+        var indices = new int[total];
+        var vals = new float[total];
         for (int c = 0; c < columnCount; c++)
         {
-            var col = layout.Columns[c];
-            if (col.Kind == FieldColumnKind.Key)
+            Fill(layout.Columns[c], columns[c]!, rows, f, indices, vals);
+            columns[c] = null; // release the column's buffers before the next is laid out
+        }
+        bool allOnes = total > 0 && vals.AsSpan().IndexOfAnyExcept(1f) < 0;
+        return new FieldFeatureData(layout, rows, indices, vals, labels?.ToArray(), allOnes);
+    }
+
+    /// <summary>Writes one column's features into its slots of every row.</summary>
+    private static void Fill(FieldColumn col, ColumnBuffer buffer, int rows, int f, int[] indices, float[] vals)
+    {
+        if (col.Kind == FieldColumnKind.Key)
+        {
+            var keys = buffer.Keys!.Items;
+            for (int r = 0; r < rows; r++)
             {
-                var keys = keyValues[c];
-                for (int r = 0; r < n; r++)
+                uint k = keys[r];
+                if (k == 0 || k > col.Size) continue; // unknown value: padding feature, x = 0
+                long at = (long)r * f + col.SlotStart;
+                indices[at] = col.Offset + (int)k - 1;
+                vals[at] = 1f;
+            }
+            return;
+        }
+        var starts = buffer.RowStarts!.Items;
+        var pos = buffer.Positions!.Items;
+        var v = buffer.Values!.Items;
+        int[] chosen = Array.Empty<int>();
+        IComparer<int>? byMagnitude = null;
+        for (int r = 0; r < rows; r++)
+        {
+            int s = starts[r], e = starts[r + 1];
+            long baseIndex = (long)r * f + col.SlotStart;
+            if (col.Dense)
+            {
+                for (int j = 0; j < col.Size; j++) indices[baseIndex + j] = col.Offset + j;
+                for (int k = s; k < e; k++) vals[baseIndex + pos[k]] = v[k];
+                continue;
+            }
+            int count = e - s;
+            if (count <= col.Slots)
+            {
+                for (int k = s; k < e; k++)
                 {
-                    uint k = keys[r];
-                    if (k == 0 || k > col.Size) continue; // unknown value: padding feature, x = 0
-                    indices[(long)r * f + col.SlotStart] = col.Offset + k - 1;
-                    vals[(long)r * f + col.SlotStart] = 1f;
+                    indices[baseIndex + k - s] = col.Offset + pos[k];
+                    vals[baseIndex + k - s] = v[k];
                 }
                 continue;
             }
-            var starts = rowStarts[c]; var pos = positions[c]; var v = values[c];
-            for (int r = 0; r < n; r++)
+            // More non-zeros than any training row had: keep the largest magnitudes (ties: lower position), as the ONNX
+            // graph does. A scratch array reused across rows; one comparer per column.
+            if (chosen.Length < count) chosen = new int[Math.Max(count, chosen.Length * 2)];
+            for (int k = 0; k < count; k++) chosen[k] = s + k;
+            byMagnitude ??= Comparer<int>.Create((a, b) =>
             {
-                int s = starts[r], e = starts[r + 1];
-                long baseIndex = (long)r * f + col.SlotStart;
-                if (col.Dense)
-                {
-                    for (int j = 0; j < col.Size; j++) indices[baseIndex + j] = col.Offset + j;
-                    for (int k = s; k < e; k++) vals[baseIndex + pos[k]] = v[k];
-                    continue;
-                }
-                int count = e - s;
-                IEnumerable<int> chosen = Enumerable.Range(s, count);
-                if (count > col.Slots) // more non-zeros than any training row: keep the largest magnitudes, as the ONNX graph does
-                    chosen = chosen.OrderByDescending(k => Math.Abs(v[k])).ThenBy(k => pos[k]).Take(col.Slots).ToArray();
-                int slot = 0;
-                foreach (int k in chosen)
-                {
-                    indices[baseIndex + slot] = col.Offset + pos[k];
-                    vals[baseIndex + slot] = v[k];
-                    slot++;
-                }
+                int byValue = Math.Abs(v[b]).CompareTo(Math.Abs(v[a]));
+                return byValue != 0 ? byValue : pos[a].CompareTo(pos[b]);
+            });
+            Array.Sort(chosen, 0, count, byMagnitude);
+            for (int slot = 0; slot < col.Slots; slot++)
+            {
+                indices[baseIndex + slot] = col.Offset + pos[chosen[slot]];
+                vals[baseIndex + slot] = v[chosen[slot]];
             }
         }
-        return new FieldFeatureData(layout, n, indices, vals, labelKind == LabelKind.None ? null : labels.ToArray());
+    }
+
+    /// <summary>What one column collected during the cursor pass: keys, or a vector column in compressed rows.</summary>
+    private sealed class ColumnBuffer
+    {
+        public ColumnBuffer(FieldColumnKind kind, int rows)
+        {
+            if (kind == FieldColumnKind.Key) { Keys = new Growable<uint>(rows); return; }
+            RowStarts = new Growable<int>(rows + 1);
+            RowStarts.Add(0);
+            Positions = new Growable<int>(rows);
+            Values = new Growable<float>(rows);
+        }
+
+        public Growable<uint>? Keys { get; }
+        public Growable<int>? RowStarts { get; }
+        public Growable<int>? Positions { get; }
+        public Growable<float>? Values { get; }
+        public int MaxNonZeros { get; set; }
+    }
+
+    /// <summary>An append-only array (a <see cref="List{T}"/> whose storage can be read without copying).</summary>
+    private sealed class Growable<T> where T : struct
+    {
+        public Growable(int capacity) { Items = new T[Math.Max(4, capacity)]; }
+
+        /// <summary>The storage; elements at Count and beyond are unused.</summary>
+        public T[] Items { get; private set; }
+
+        public int Count { get; private set; }
+
+        public void Add(T item)
+        {
+            if (Count == Items.Length)
+            {
+                long size = Math.Min(2L * Items.Length, Array.MaxLength);
+                if (size <= Count) throw new InvalidOperationException($"More than {Array.MaxLength} values in one feature column; train on fewer rows.");
+                var larger = new T[size];
+                Array.Copy(Items, larger, Count);
+                Items = larger;
+            }
+            Items[Count++] = item;
+        }
+
+        public T[] ToArray() => Items.AsSpan(0, Count).ToArray();
     }
 
     private static string Text(FieldColumnKind kind, int size) => kind == FieldColumnKind.Key ? $"a key of cardinality {size}" : $"a vector of size {size}";

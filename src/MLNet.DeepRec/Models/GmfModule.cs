@@ -1,4 +1,5 @@
 using MLNet.DeepRec.Onnx;
+using MLNet.DeepRec.Training;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -12,18 +13,18 @@ internal sealed class GmfModule : CollaborativeModule
     public GmfModule(int userCount, int itemCount, int factors, bool withOutputLayer = true) : base("GMF", userCount, itemCount)
     {
         Factors = factors;
-        user_embedding = KeyEmbedding(userCount, factors);
-        item_embedding = KeyEmbedding(itemCount, factors);
+        user_embedding = UserTable(userCount, factors);
+        item_embedding = ItemTable(itemCount, factors);
         // As a NeuMF branch the model has no output layer of its own (an unused parameter would still be decayed).
         if (withOutputLayer) output = nn.Linear(factors, 1);
         RegisterComponents();
     }
 
     public int Factors { get; }
-    private readonly Embedding user_embedding;
-    public Embedding UserEmbedding => user_embedding;
-    private readonly Embedding item_embedding;
-    public Embedding ItemEmbedding => item_embedding;
+    private readonly EmbeddingTable user_embedding;
+    public EmbeddingTable UserEmbedding => user_embedding;
+    private readonly EmbeddingTable item_embedding;
+    public EmbeddingTable ItemEmbedding => item_embedding;
     private readonly Linear? output;
     public Linear Output => output ?? throw new InvalidOperationException("This module is a NeuMF branch without an output layer.");
 
@@ -34,8 +35,8 @@ internal sealed class GmfModule : CollaborativeModule
 
     /// <summary>ONNX of <see cref="Interaction"/>: [N, Factors].</summary>
     public string InteractionOnnx(OnnxGraphBuilder g, string users, string items, string prefix) =>
-        g.Mul(g.Gather(Weights(g, prefix + "user_embedding", UserEmbedding.weight!), users),
-              g.Gather(Weights(g, prefix + "item_embedding", ItemEmbedding.weight!), items));
+        g.Mul(g.Gather(Weights(g, prefix + "user_embedding", UserEmbedding.Weight), users),
+              g.Gather(Weights(g, prefix + "item_embedding", ItemEmbedding.Weight), items));
 
     public override string ExportOnnx(OnnxGraphBuilder g, string users, string items) =>
         g.Reshape(LinearOnnx(g, "gmf.output", Output, InteractionOnnx(g, users, items, "gmf.")), new long[] { -1 });

@@ -1,4 +1,5 @@
 using MLNet.DeepRec.Onnx;
+using MLNet.DeepRec.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,8 +18,8 @@ internal sealed class MlpModule : CollaborativeModule
         int embedding = Layers[0] / 2;
         // Larger than GMF's N(0, 0.01): with tiny embeddings the tower's input is ~0 and its ReLUs can all die, leaving
         // a constant output (observed on planted data).
-        user_embedding = KeyEmbedding(userCount, embedding, 0.1);
-        item_embedding = KeyEmbedding(itemCount, embedding, 0.1);
+        user_embedding = UserTable(userCount, embedding, 0.1);
+        item_embedding = ItemTable(itemCount, embedding, 0.1);
         var stack = new List<nn.Module<Tensor, Tensor>>();
         for (int l = 1; l < Layers.Length; l++)
         {
@@ -40,10 +41,10 @@ internal sealed class MlpModule : CollaborativeModule
     }
 
     public int[] Layers { get; }
-    private readonly Embedding user_embedding;
-    public Embedding UserEmbedding => user_embedding;
-    private readonly Embedding item_embedding;
-    public Embedding ItemEmbedding => item_embedding;
+    private readonly EmbeddingTable user_embedding;
+    public EmbeddingTable UserEmbedding => user_embedding;
+    private readonly EmbeddingTable item_embedding;
+    public EmbeddingTable ItemEmbedding => item_embedding;
     private readonly Sequential tower;
     public Sequential Tower => tower;
     private readonly Linear? output;
@@ -59,8 +60,8 @@ internal sealed class MlpModule : CollaborativeModule
     public string HiddenOnnx(OnnxGraphBuilder g, string users, string items, string prefix)
     {
         string x = g.Concat(1,
-            g.Gather(Weights(g, prefix + "user_embedding", UserEmbedding.weight!), users),
-            g.Gather(Weights(g, prefix + "item_embedding", ItemEmbedding.weight!), items));
+            g.Gather(Weights(g, prefix + "user_embedding", UserEmbedding.Weight), users),
+            g.Gather(Weights(g, prefix + "item_embedding", ItemEmbedding.Weight), items));
         int layer = 0;
         foreach (var linear in TowerLinears())
             x = g.Relu(LinearOnnx(g, $"{prefix}tower.{layer++}", linear, x));

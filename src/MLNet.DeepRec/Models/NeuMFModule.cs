@@ -42,10 +42,10 @@ internal sealed class NeuMFModule : CollaborativeModule
     public void InitializeFrom(GmfModule gmf, MlpModule mlp, double alpha)
     {
         using var _ = no_grad();
-        Gmf.UserEmbedding.weight!.copy_(gmf.UserEmbedding.weight!);
-        Gmf.ItemEmbedding.weight!.copy_(gmf.ItemEmbedding.weight!);
-        Mlp.UserEmbedding.weight!.copy_(mlp.UserEmbedding.weight!);
-        Mlp.ItemEmbedding.weight!.copy_(mlp.ItemEmbedding.weight!);
+        Gmf.UserEmbedding.Weight.copy_(gmf.UserEmbedding.Weight);
+        Gmf.ItemEmbedding.Weight.copy_(gmf.ItemEmbedding.Weight);
+        Mlp.UserEmbedding.Weight.copy_(mlp.UserEmbedding.Weight);
+        Mlp.ItemEmbedding.Weight.copy_(mlp.ItemEmbedding.Weight);
         foreach (var (target, source) in Mlp.TowerLinears().Zip(mlp.TowerLinears()))
         {
             target.weight!.copy_(source.weight!);

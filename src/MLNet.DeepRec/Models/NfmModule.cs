@@ -56,7 +56,8 @@ internal sealed class NfmModule : FieldFeatureModule
     protected override Tensor Interaction(Tensor scaled, Tensor? values)
     {
         var sum = scaled.sum(1);
-        var bi = 0.5 * (sum * sum - (scaled * scaled).sum(1));
+        using Scalar half = 0.5;
+        var bi = (sum * sum - (scaled * scaled).sum(1)).mul_(half);
         if (BatchNorm) bi = bi_norm.call(bi);
         bi = bi_dropout.call(bi);
         return prediction.call(hidden.call(bi)).squeeze(-1);

@@ -1,4 +1,5 @@
 using MLNet.DeepRec.Onnx;
+using MLNet.DeepRec.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -17,6 +18,9 @@ namespace MLNet.DeepRec.Models;
 /// a large finite negative (−1e9) rather than −∞, so a fully padded row (empty history) stays finite: its hidden state is
 /// the final layer norm's bias, a learned "no history" query. Embedding row 0 (padding) never reaches the blocks
 /// (masked); after training it holds the mean item embedding so that an unknown candidate item scores as an average item.
+/// <para>Both tables are <see cref="EmbeddingTable"/>s (roles Item and Position), so the item table can be trained with
+/// row-wise updates: training code reads item rows only through <see cref="ItemTable"/> lookups (or
+/// <see cref="EmbeddingTable.AllRows"/> for a full softmax), never through <see cref="ItemWeights"/>.</para>
 /// </remarks>
 internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
 {
@@ -27,8 +31,10 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
         : base("SASRec")
     {
         ItemCount = itemCount; MaxLength = maxLength; HiddenSize = hiddenSize; Heads = heads;
-        item_embedding = nn.Embedding(itemCount + 1, hiddenSize);
-        position_embedding = nn.Embedding(maxLength, hiddenSize);
+        // N(0, 1) first, as nn.Embedding initialised itself before these tables replaced it: the Glorot init below
+        // overwrites it, but drawing it keeps the random stream, so a seed gives the same weights as before.
+        item_embedding = new EmbeddingTable("item_embedding", itemCount + 1L, hiddenSize, EmbeddingRole.Item).Initialize(1.0);
+        position_embedding = new EmbeddingTable("position_embedding", maxLength, hiddenSize, EmbeddingRole.Position).Initialize(1.0);
         embedding_dropout = nn.Dropout(dropout);
         layers = new ModuleList<SasRecBlock>();
         for (int b = 0; b < blocks; b++) layers.Add(new SasRecBlock($"block{b}", hiddenSize, heads, feedForwardSize, dropout));
@@ -50,24 +56,32 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
     public int HiddenSize { get; }
     public int Heads { get; }
 
-    private readonly Embedding item_embedding;
-    private readonly Embedding position_embedding;
+    private readonly EmbeddingTable item_embedding;
+    private readonly EmbeddingTable position_embedding;
     private readonly Dropout embedding_dropout;
     private readonly ModuleList<SasRecBlock> layers;
     private readonly LayerNorm final_norm;
 
-    /// <summary>The shared item embedding table [ItemCount + 1, d] (row 0 = padding / unknown).</summary>
-    public Tensor ItemWeights => item_embedding.weight!;
+    /// <summary>The shared item embedding table [ItemCount + 1, d] (row 0 = padding / unknown): training reads its rows
+    /// through <see cref="EmbeddingTable.forward"/> lookups or <see cref="EmbeddingTable.AllRows"/>.</summary>
+    public EmbeddingTable ItemTable => item_embedding;
+
+    /// <summary>The item table's weights [ItemCount + 1, d], for scoring and export (eval mode, no gradients).</summary>
+    public Tensor ItemWeights => item_embedding.Weight;
 
     /// <summary>Hidden states for every position: int64 [B, L] → float [B, L, d].</summary>
     public override Tensor forward(Tensor sequences)
     {
         long b = sequences.shape[0], l = sequences.shape[1];
         if (l != MaxLength) throw new ArgumentException($"Sequences must have length {MaxLength}, not {l}.", nameof(sequences));
+        // Table lookups before the scope: under row-wise updates a table keeps the rows looked up in a training step for
+        // the optimizer, so they must outlive this method.
+        var items = item_embedding.call(sequences);
+        var positions = position_embedding.AllRows();
         using var scope = NewDisposeScope();
         var valid = sequences.gt(0);
         var timeline = valid.unsqueeze(-1).to(float32);
-        var x = item_embedding.call(sequences) * (float)Math.Sqrt(HiddenSize) + position_embedding.weight!.unsqueeze(0);
+        var x = items * (float)Math.Sqrt(HiddenSize) + positions.unsqueeze(0);
         x = embedding_dropout.call(x) * timeline;
         // Causal [L, L] plus key padding [B, 1, 1, L] → [B, 1, L, L].
         var causal = ones(l, l, dtype: @bool, device: sequences.device).triu(1).to(float32) * MaskValue;
@@ -84,7 +98,7 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
     public void SetUnknownItemToMean()
     {
         using var _ = no_grad();
-        var w = item_embedding.weight!;
+        var w = item_embedding.Weight;
         w[0].copy_(w.narrow(0, 1, ItemCount).mean(new long[] { 0 }));
     }
 
@@ -95,11 +109,11 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
     public string ExportOnnx(OnnxGraphBuilder g, string sequences, out string itemTable)
     {
         long l = MaxLength, d = HiddenSize;
-        itemTable = Weights(g, "sasrec.item_embedding", item_embedding.weight!);
+        itemTable = Weights(g, "sasrec.item_embedding", item_embedding.Weight);
         string valid = g.Cast(g.Greater(sequences, g.ConstInt64(new long[] { 0 })), OnnxElementType.Float); // [N, L]
         string timeline = g.Unsqueeze(valid, new long[] { 2 });                                                // [N, L, 1]
         string x = g.Mul(g.Gather(itemTable, sequences), g.ConstFloat((float)Math.Sqrt(HiddenSize)));
-        x = g.Add(x, Weights(g, "sasrec.position_embedding", position_embedding.weight!));
+        x = g.Add(x, Weights(g, "sasrec.position_embedding", position_embedding.Weight));
         x = g.Mul(x, timeline);
         var causal = new float[l * l];
         for (int i = 0; i < l; i++) for (int j = i + 1; j < l; j++) causal[i * l + j] = MaskValue;

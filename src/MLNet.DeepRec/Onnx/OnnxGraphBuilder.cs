@@ -12,14 +12,27 @@ namespace MLNet.DeepRec.Onnx;
 /// Symbolic dimensions: a <c>-1</c> in <c>dims</c> becomes <c>dim_param</c> <c>"batch"</c> at position 0 (shared by
 /// all inputs and outputs, so ONNX Runtime knows they agree) and <c>"{tensor}_d{i}"</c> elsewhere (unique per tensor,
 /// so unrelated variable axes are never claimed equal).
+/// <para>
+/// Memory: initializer bytes are not copied into intermediate buffers. Array initializers are converted once to their
+/// little-endian bytes; tensor weights (<see cref="TorchOnnxExtensions.AddWeights"/>) are read from the tensor's own
+/// memory when <see cref="Build"/> runs. <see cref="Build"/> then allocates the model bytes once, so exporting weights
+/// of S bytes needs about S bytes more. <see cref="Dispose"/> releases the tensors held for that (otherwise their
+/// finalizers do).
+/// </para>
 /// </remarks>
-internal sealed class OnnxGraphBuilder
+internal sealed class OnnxGraphBuilder : IDisposable
 {
     /// <summary>ONNX IR version written (IR 8 = ONNX 1.10+).</summary>
     public const long IrVersion = 8;
 
     /// <summary>Default-domain opset written (17: LayerNormalization).</summary>
     public const long OpsetVersion = 17;
+
+    /// <summary>The ONNX-ML domain (LabelEncoder) and the opset of it written when a graph uses it (2: int64 → int64).</summary>
+    public const string MlDomain = "ai.onnx.ml";
+
+    /// <summary>Opset of <see cref="MlDomain"/> imported by graphs that use it.</summary>
+    public const long MlOpsetVersion = 2;
 
     /// <summary>Producer name written into every model.</summary>
     public const string ProducerName = "MLNet.DeepRec";
@@ -31,7 +44,14 @@ internal sealed class OnnxGraphBuilder
     private readonly List<ProtoWriter> _outputs = [];
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
+    private readonly List<IDisposable> _ownedPayloads = [];
     private int _counter;
+    private bool _usesMlDomain;
+    private bool _disposed;
+
+    /// <summary>Model arrays returned by <see cref="Build"/> that no one has taken yet (see <see cref="TakeBuiltModel"/>).</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<byte[], object> BuiltModels = new();
+    private static readonly object BuiltMark = new();
 
     /// <summary>Starts an empty graph called <paramref name="graphName"/>.</summary>
     public OnnxGraphBuilder(string graphName)
@@ -62,22 +82,57 @@ internal sealed class OnnxGraphBuilder
 
     /// <summary>Adds a float initializer (stored as little-endian <c>raw_data</c>). Returns its name.</summary>
     public string AddInitializer(string name, float[] data, params long[] dims) =>
-        AddTensor(name, OnnxElementType.Float, data.Length, dims, ProtoWriter.LittleEndian(data));
+        AddTensor(name, OnnxElementType.Float, data.Length, dims, ProtoPayload.Wrap(ProtoWriter.LittleEndian(data)));
 
     /// <summary>Adds an int64 initializer. Returns its name.</summary>
     public string AddInitializer(string name, long[] data, params long[] dims) =>
-        AddTensor(name, OnnxElementType.Int64, data.Length, dims, ProtoWriter.LittleEndian(data));
+        AddTensor(name, OnnxElementType.Int64, data.Length, dims, ProtoPayload.Wrap(ProtoWriter.LittleEndian(data)));
 
     /// <summary>Adds an int32 initializer. Returns its name.</summary>
     public string AddInitializer(string name, int[] data, params long[] dims) =>
-        AddTensor(name, OnnxElementType.Int32, data.Length, dims, ProtoWriter.LittleEndian(data));
+        AddTensor(name, OnnxElementType.Int32, data.Length, dims, ProtoPayload.Wrap(ProtoWriter.LittleEndian(data)));
+
+    /// <summary>
+    /// Adds an initializer of <paramref name="count"/> values whose little-endian <c>raw_data</c> (count × element size
+    /// bytes) <paramref name="rawData"/> supplies when the model is built. A payload that is <see cref="IDisposable"/>
+    /// belongs to this builder from now on (released by <see cref="Dispose"/>, also when this call throws). Returns the name.
+    /// </summary>
+    internal string AddInitializer(string name, OnnxElementType type, long count, long[] dims, ProtoPayload rawData)
+    {
+        ArgumentNullException.ThrowIfNull(rawData);
+        if (rawData is IDisposable owned)
+        {
+            if (_disposed)
+            {
+                owned.Dispose();
+                ObjectDisposedException.ThrowIf(true, this);
+            }
+            _ownedPayloads.Add(owned);
+        }
+        return AddTensor(name, type, count, dims, rawData);
+    }
 
     /// <summary>Adds a node with one output; returns the output name (generated unless <paramref name="outputName"/> is given).</summary>
     public string Node(string opType, string[] inputs, OnnxAttribute[]? attributes = null, string? outputName = null) =>
         NodeMulti(opType, inputs, 1, attributes, outputName is null ? null : [outputName])[0];
 
     /// <summary>Adds a node with <paramref name="outputCount"/> outputs; returns their names.</summary>
-    public string[] NodeMulti(string opType, string[] inputs, int outputCount, OnnxAttribute[]? attributes = null, string[]? outputNames = null)
+    public string[] NodeMulti(string opType, string[] inputs, int outputCount, OnnxAttribute[]? attributes = null, string[]? outputNames = null) =>
+        NodeInDomain("", opType, inputs, outputCount, attributes, outputNames);
+
+    /// <summary>
+    /// Maps int64 keys through a table (ONNX-ML <c>LabelEncoder</c>): <paramref name="keys"/>[j] → <paramref name="values"/>[j],
+    /// any other value → <paramref name="defaultValue"/>. A hash table in the runtime, sized by the table, not by the
+    /// key range.
+    /// </summary>
+    public string LabelEncoder(string input, long[] keys, long[] values, long defaultValue)
+    {
+        if (keys.Length != values.Length || keys.Length == 0) throw new ArgumentException("LabelEncoder needs as many values as keys, at least one.");
+        return NodeInDomain(MlDomain, "LabelEncoder", [input], 1,
+            [OnnxAttribute.Ints("keys_int64s", keys), OnnxAttribute.Ints("values_int64s", values), OnnxAttribute.Int("default_int64", defaultValue)], null)[0];
+    }
+
+    private string[] NodeInDomain(string domain, string opType, string[] inputs, int outputCount, OnnxAttribute[]? attributes, string[]? outputNames)
     {
         ArgumentException.ThrowIfNullOrEmpty(opType);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -109,6 +164,11 @@ internal sealed class OnnxGraphBuilder
         node.String(4, opType);
         foreach (OnnxAttribute attribute in attributes ?? [])
             node.Message(5, attribute.Serialize());
+        if (domain.Length > 0)
+        {
+            node.String(7, domain); // NodeProto.domain
+            _usesMlDomain |= domain == MlDomain;
+        }
         _nodes.Add(node);
         return outputs;
     }
@@ -215,8 +275,14 @@ internal sealed class OnnxGraphBuilder
     // ---- serialization ----
 
     /// <summary>Serializes the model: <c>ModelProto</c> bytes with producer "MLNet.DeepRec" and the assembly version.</summary>
+    /// <remarks>
+    /// The model bytes are written straight into the returned array, which is new and belongs to the caller; a
+    /// <see cref="Serving.DeepRecTransformerBase"/> given it takes it without a copy (<see cref="TakeBuiltModel"/>), so
+    /// it must not be changed afterwards. Can be called more than once, until <see cref="Dispose"/>.
+    /// </remarks>
     public byte[] Build(IReadOnlyDictionary<string, string>? metadata = null, string? docString = null)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         if (_outputs.Count == 0)
             throw new InvalidOperationException("The graph has no output.");
 
@@ -243,6 +309,13 @@ internal sealed class OnnxGraphBuilder
         var opset = new ProtoWriter(); // OperatorSetIdProto: domain=1 (empty = default), version=2.
         opset.Int64(2, OpsetVersion);
         model.Message(8, opset);
+        if (_usesMlDomain)
+        {
+            var ml = new ProtoWriter();
+            ml.String(1, MlDomain);
+            ml.Int64(2, MlOpsetVersion);
+            model.Message(8, ml);
+        }
         foreach (KeyValuePair<string, string> entry in metadata ?? new Dictionary<string, string>())
         {
             var kv = new ProtoWriter(); // StringStringEntryProto: key=1, value=2.
@@ -250,7 +323,27 @@ internal sealed class OnnxGraphBuilder
             kv.String(2, entry.Value);
             model.Message(14, kv);
         }
-        return model.ToArray();
+        byte[] bytes = model.ToArray();
+        BuiltModels.AddOrUpdate(bytes, BuiltMark);
+        return bytes;
+    }
+
+    /// <summary>
+    /// True, once, for an array that <see cref="Build"/> returned: no one else has held it, so the caller may keep it
+    /// without a defensive copy (the library's own model arrays are never changed after <see cref="Build"/>). False for
+    /// any other array, and for a built one that was already taken.
+    /// </summary>
+    internal static bool TakeBuiltModel(byte[] model) => model is not null && BuiltModels.Remove(model);
+
+    /// <summary>Releases the tensors held for initializers (<see cref="TorchOnnxExtensions.AddWeights"/>); <see cref="Build"/> then throws.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        foreach (IDisposable payload in _ownedPayloads)
+            payload.Dispose();
+        _ownedPayloads.Clear();
     }
 
     internal static string ProducerVersionString =>
@@ -258,8 +351,9 @@ internal sealed class OnnxGraphBuilder
         ?? typeof(OnnxGraphBuilder).Assembly.GetName().Version?.ToString()
         ?? "0.0.0";
 
-    private string AddTensor(string name, OnnxElementType type, int count, long[] dims, byte[] raw)
+    private string AddTensor(string name, OnnxElementType type, long count, long[] dims, ProtoPayload raw)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(dims);
         long expected = 1;
         foreach (long d in dims)
@@ -270,6 +364,14 @@ internal sealed class OnnxGraphBuilder
         }
         if (expected != count)
             throw new ArgumentException($"Initializer '{name}' has {count} values but dims [{string.Join(',', dims)}] need {expected}.", nameof(dims));
+        long elementSize = type switch
+        {
+            OnnxElementType.Int64 => sizeof(long),
+            OnnxElementType.Bool => sizeof(bool),
+            _ => sizeof(float), // Float, Int32, UInt32
+        };
+        if (raw.Length != count * elementSize)
+            throw new ArgumentException($"Initializer '{name}' has {count} {type} values, which take {count * elementSize} bytes, but its data has {raw.Length}.", nameof(raw));
         Claim(name);
 
         // TensorProto: dims=1, data_type=2, name=8, raw_data=9.
@@ -277,7 +379,7 @@ internal sealed class OnnxGraphBuilder
         tensor.PackedInt64(1, dims);
         tensor.Int32(2, (int)type);
         tensor.String(8, name);
-        tensor.Bytes(9, raw);
+        tensor.Payload(9, raw);
         _initializers.Add(tensor);
         return name;
     }

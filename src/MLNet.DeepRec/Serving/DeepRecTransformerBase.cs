@@ -32,7 +32,8 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
 
     /// <summary>Builds the inner ML.NET chain over <paramref name="onnxModel"/>.</summary>
     /// <param name="mlContext">The ML.NET context (its GPU settings choose the ONNX Runtime device).</param>
-    /// <param name="onnxModel">The serialized ONNX <c>ModelProto</c>; checked before ONNX Runtime sees it.</param>
+    /// <param name="onnxModel">The serialized ONNX <c>ModelProto</c>; checked before ONNX Runtime sees it, and copied
+    /// (so the caller may reuse the array).</param>
     /// <param name="onnxInputToColumn">For each ONNX graph input, the data column that feeds it.</param>
     /// <param name="kind">Which scalar columns to produce.</param>
     /// <param name="schemaSource">Data whose schema the chain is fitted on (the training data); when null, a schema
@@ -47,7 +48,8 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
 
     /// <summary>Builds the inner ML.NET chain over <paramref name="onnxModel"/>, also keeping further ONNX outputs.</summary>
     /// <param name="mlContext">The ML.NET context (its GPU settings choose the ONNX Runtime device).</param>
-    /// <param name="onnxModel">The serialized ONNX <c>ModelProto</c>; checked before ONNX Runtime sees it.</param>
+    /// <param name="onnxModel">The serialized ONNX <c>ModelProto</c>; checked before ONNX Runtime sees it, and copied
+    /// (so the caller may reuse the array).</param>
     /// <param name="onnxInputToColumn">For each ONNX graph input, the data column that feeds it.</param>
     /// <param name="kind">Which scalar columns to produce.</param>
     /// <param name="schemaSource">Data whose schema the chain is fitted on; when null, a schema is derived from the ONNX
@@ -69,7 +71,9 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
             if (!summary.OutputNames.Contains(name))
                 throw new ArgumentException($"Additional output '{name}' is not an output of the ONNX graph; it outputs [{string.Join(", ", summary.OutputNames)}].", nameof(additionalOutputs));
         }
-        _onnxModel = (byte[])onnxModel.Clone();
+        // Kept for OnnxModel and ExportOnnx and never changed. A model that the library has just built is taken as it
+        // is: no one else holds it, and a defensive copy would be one more model-sized array while ONNX Runtime loads.
+        _onnxModel = OnnxGraphBuilder.TakeBuiltModel(onnxModel) ? onnxModel : (byte[])onnxModel.Clone();
         MLContext = mlContext;
         ScoreKind = kind;
         IDataView source = schemaSource ?? new EmptyDataView(SchemaFromSignature(summary, onnxInputToColumn));

@@ -40,14 +40,13 @@ public sealed class AfmTransformer : FeatureInteractionTransformer
         ArgumentNullException.ThrowIfNull(data);
         if (maxRows <= 0) throw new ArgumentOutOfRangeException(nameof(maxRows), maxRows, "maxRows must be positive.");
         var afm = (AfmModule)Module;
-        var features = FieldFeatureReader.Read(data, FeatureColumnNames, null, FieldFeatureReader.LabelKind.None, Layout);
-        int n = Math.Min(features.RowCount, maxRows), f = Layout.SlotCount, p = afm.PairCount;
+        var features = FieldFeatureReader.Read(data, FeatureColumnNames, null, FieldFeatureReader.LabelKind.None, Layout, maxRows);
+        int n = features.RowCount, f = Layout.SlotCount, p = afm.PairCount;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         Module.eval();
-        var all = FeatureTensors.From(features, Device);
-        var indices = all.Indices.narrow(0, 0, n);
-        var values = all.Values.narrow(0, 0, n);
+        var indices = tensor(features.Indices, new long[] { n, f }, dtype: int32).to(int64).to(Device);
+        var values = tensor(features.Values, new long[] { n, f }, dtype: float32).to(Device);
         var (w, c) = afm.Explain(indices, values);
         var weights = w.cpu().data<float>().ToArray();
         var contributions = c.cpu().data<float>().ToArray();

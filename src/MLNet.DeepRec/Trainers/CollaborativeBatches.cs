@@ -21,51 +21,95 @@ public enum CollaborativeLoss
 /// <param name="NegativeItems">Sampled negative per row, int64 [n] (pairwise losses), else null.</param>
 internal sealed record CollaborativeBatch(Tensor Users, Tensor Items, Tensor? Labels, Tensor? NegativeItems);
 
-/// <summary>Each epoch: the positives, <c>k</c> fresh negatives per positive, shuffled; batches are views.</summary>
+/// <summary>
+/// Each epoch: the positives in a fresh random order, taken a chunk at a time; each chunk gets <c>k</c> fresh negatives
+/// per positive and is shuffled, and its batches are views of it. Only one chunk's samples exist at a time, so memory
+/// follows the chunk size, not the epoch (20M interactions × 5 samples would otherwise be gigabytes of indices).
+/// </summary>
 internal sealed class CollaborativeBatchSource : IBatchSource<CollaborativeBatch>
 {
+    /// <summary>Positives per chunk before rounding to whole batches: about a million samples at 4 negatives.</summary>
+    internal const long TargetPositivesPerChunk = 1 << 18;
     private readonly Tensor _users, _items;
     private readonly TorchNegativeSampler _sampler;
     private readonly int _negatives;
     private readonly CollaborativeLoss _loss;
+    private readonly long _positivesPerChunk;
 
-    public CollaborativeBatchSource(Tensor positiveUsers, Tensor positiveItems, TorchNegativeSampler sampler, int negativesPerPositive, CollaborativeLoss loss)
+    public CollaborativeBatchSource(Tensor positiveUsers, Tensor positiveItems, TorchNegativeSampler sampler, int negativesPerPositive,
+        CollaborativeLoss loss, int batchSize, long targetPositivesPerChunk = TargetPositivesPerChunk)
     {
         _users = positiveUsers; _items = positiveItems; _sampler = sampler; _negatives = negativesPerPositive; _loss = loss;
+        // A whole number of batches per chunk, so chunk boundaries never cut a batch short.
+        _positivesPerChunk = Math.Max(1, (targetPositivesPerChunk + batchSize - 1) / batchSize) * batchSize;
     }
+
+    private long SamplesPerPositive => _loss == CollaborativeLoss.Bpr ? _negatives : 1 + _negatives;
 
     public IEpochData<CollaborativeBatch> PrepareEpoch(int epoch, Generator generator)
     {
         long n = _users.shape[0];
-        if (_loss == CollaborativeLoss.Bpr)
-        {
-            var users = _users.repeat(_negatives);
-            var positives = _items.repeat(_negatives);
-            var negatives = _sampler.Sample(users, generator);
-            var order = randperm(users.shape[0], device: users.device, generator: generator);
-            return new Epoch(users.index_select(0, order), positives.index_select(0, order), null, negatives.index_select(0, order));
-        }
-        else
-        {
-            // Row r of the epoch is positive r for r < n, else a negative for user (r mod n). The shuffled users and
-            // labels therefore follow from the permutation alone (order mod n, order < n): no concatenations.
-            var negItems = _sampler.Sample(_users.repeat(_negatives), generator);
-            var items = cat(new[] { _items, negItems });
-            var order = randperm(n * (1 + _negatives), device: _users.device, generator: generator);
-            var users = _users.index_select(0, order.remainder(n));
-            var labels = order.lt(n).to(float32);
-            return new Epoch(users, items.index_select(0, order), labels, null);
-        }
+        // int32 order: at 20M positives half the memory of int64, and index_select takes either.
+        var order = randperm(n, dtype: n <= int.MaxValue ? int32 : int64, device: _users.device, generator: generator);
+        return new Epoch(this, order, generator, n);
     }
 
     private sealed class Epoch : IEpochData<CollaborativeBatch>
     {
-        private readonly Tensor _u, _i;
-        private readonly Tensor? _l, _neg;
-        public Epoch(Tensor u, Tensor i, Tensor? l, Tensor? neg) { _u = u; _i = i; _l = l; _neg = neg; }
-        public long SampleCount => _u.shape[0];
-        public CollaborativeBatch Slice(long start, long count) =>
-            new(_u.narrow(0, start, count), _i.narrow(0, start, count), _l?.narrow(0, start, count), _neg?.narrow(0, start, count));
+        private readonly CollaborativeBatchSource _source;
+        private readonly Tensor _order;
+        private readonly Generator _generator;
+        private readonly long _positives;
+        private long _chunkStart;
+        private Tensor? _u, _i, _l, _neg;
+
+        public Epoch(CollaborativeBatchSource source, Tensor order, Generator generator, long positives)
+        {
+            _source = source; _order = order; _generator = generator; _positives = positives;
+        }
+
+        public long SampleCount => _positives * _source.SamplesPerPositive;
+
+        public long ChunkSampleCount => _source._positivesPerChunk * _source.SamplesPerPositive;
+
+        public void PrepareChunk(long start, long count)
+        {
+            long perPositive = _source.SamplesPerPositive;
+            long first = start / perPositive, m = count / perPositive;
+            var picked = _order.narrow(0, first, m);
+            var users = _source._users.index_select(0, picked).to(int64);
+            var items = _source._items.index_select(0, picked).to(int64);
+            int k = _source._negatives;
+            _chunkStart = start;
+            if (_source._loss == CollaborativeLoss.Bpr)
+            {
+                var repeatedUsers = users.repeat(k);
+                var negatives = _source._sampler.Sample(repeatedUsers, _generator);
+                var shuffle = randperm(m * k, device: users.device, generator: _generator);
+                _u = repeatedUsers.index_select(0, shuffle);
+                _i = items.repeat(k).index_select(0, shuffle);
+                _neg = negatives.index_select(0, shuffle);
+                _l = null;
+            }
+            else
+            {
+                // Row r of the chunk is positive r for r < m, else a negative for user (r mod m). The shuffled users and
+                // labels follow from the permutation alone (shuffle mod m, shuffle < m): no concatenation of users.
+                var negatives = _source._sampler.Sample(users.repeat(k), _generator);
+                var all = cat(new[] { items, negatives });
+                var shuffle = randperm(m * (1 + k), device: users.device, generator: _generator);
+                _u = users.index_select(0, shuffle.remainder(m));
+                _l = shuffle.lt(m).to(float32);
+                _i = all.index_select(0, shuffle);
+                _neg = null;
+            }
+        }
+
+        public CollaborativeBatch Slice(long start, long count)
+        {
+            long s = start - _chunkStart;
+            return new(_u!.narrow(0, s, count), _i!.narrow(0, s, count), _l?.narrow(0, s, count), _neg?.narrow(0, s, count));
+        }
     }
 }
 

@@ -12,14 +12,15 @@ namespace MLNet.DeepRec.Trainers;
 /// <summary>
 /// The TorchSharp-side checkpoint of a collaborative model, for continued training: a zip holding a JSON manifest
 /// (format version, model kind, hyper-parameters, key counts, column names, key vocabularies), the weights, the
-/// Adam moments and the training interactions used to exclude seen items. Written to a temporary file and moved
+/// Adam moments, the training interactions used to exclude seen items (in row space) and, from format version 2, the
+/// declared keys that have rows (<see cref="KeyCompaction"/>). Written to a temporary file and moved
 /// into place, so an existing file is replaced only by a complete checkpoint.
 /// </summary>
 internal static class CollaborativeCheckpoint
 {
     internal const string FormatName = "MLNet.DeepRec.CollaborativeCheckpoint";
-    internal const int FormatVersion = 1;
-    private const string ManifestEntry = "manifest.json", WeightsEntry = "weights.bin", OptimizerEntry = "optimizer.bin", SeenEntry = "seen.bin";
+    internal const int FormatVersion = 2;
+    private const string ManifestEntry = "manifest.json", WeightsEntry = "weights.bin", OptimizerEntry = "optimizer.bin", SeenEntry = "seen.bin", KeysEntry = "keys.bin";
 
     private sealed class Manifest
     {
@@ -27,8 +28,14 @@ internal static class CollaborativeCheckpoint
         public int FormatVersion { get; set; }
         public string LibraryVersion { get; set; } = "";
         public string ModelKind { get; set; } = "";
+        /// <summary>Rows of the user table besides row 0 (users that occurred in training).</summary>
         public int UserCount { get; set; }
+        /// <summary>Rows of the item table besides row 0.</summary>
         public int ItemCount { get; set; }
+        /// <summary>Cardinality of the user key type (version 2; 0 in version 1, where it equals UserCount).</summary>
+        public int DeclaredUserCount { get; set; }
+        /// <summary>Cardinality of the item key type (version 2).</summary>
+        public int DeclaredItemCount { get; set; }
         public string UserColumn { get; set; } = "";
         public string ItemColumn { get; set; } = "";
         public Dictionary<string, int[]> HyperParameters { get; set; } = new();
@@ -49,6 +56,8 @@ internal static class CollaborativeCheckpoint
             ModelKind = module.Kind,
             UserCount = module.UserCount,
             ItemCount = module.ItemCount,
+            DeclaredUserCount = model.UserKeys.DeclaredCount,
+            DeclaredItemCount = model.ItemKeys.DeclaredCount,
             UserColumn = model.UserColumnName,
             ItemColumn = model.ItemColumnName,
             HyperParameters = module.HyperParameters.ToDictionary(p => p.Key, p => p.Value),
@@ -69,6 +78,7 @@ internal static class CollaborativeCheckpoint
                     using (var s = zip.CreateEntry(OptimizerEntry).Open())
                         TensorArchive.Write(s, new[] { ("exp_avg", state.FirstMoment), ("exp_avg_sq", state.SecondMoment) });
                 using (var s = zip.CreateEntry(SeenEntry).Open()) WriteSeen(s, model.Seen);
+                using (var s = zip.CreateEntry(KeysEntry).Open()) WriteKeys(s, model.UserKeys, model.ItemKeys);
             }
             File.Move(temporary, path, overwrite: true);
         }
@@ -99,12 +109,22 @@ internal static class CollaborativeCheckpoint
             catch (JsonException e) { throw new InvalidDataException($"{what} has a corrupted manifest.", e); }
             if (manifest.Format != FormatName)
                 throw new InvalidDataException($"{what} is a '{manifest.Format}' file, not a collaborative-model checkpoint.");
-            if (manifest.FormatVersion != FormatVersion)
-                throw new InvalidDataException($"{what} has format version {manifest.FormatVersion}; this library (version {typeof(CollaborativeCheckpoint).Assembly.GetName().Version}) reads version {FormatVersion}.");
+            if (manifest.FormatVersion is < 1 or > FormatVersion)
+                throw new InvalidDataException($"{what} has format version {manifest.FormatVersion}; this library (version {typeof(CollaborativeCheckpoint).Assembly.GetName().Version}) reads versions 1 to {FormatVersion}.");
             if (manifest.UserCount <= 0 || manifest.ItemCount <= 0)
                 throw new InvalidDataException($"{what} declares {manifest.UserCount} users and {manifest.ItemCount} items.");
-            if (manifest.Users != null && manifest.Users.Length != manifest.UserCount || manifest.Items != null && manifest.Items.Length != manifest.ItemCount)
+            int declaredUsers = manifest.FormatVersion >= 2 ? manifest.DeclaredUserCount : manifest.UserCount;
+            int declaredItems = manifest.FormatVersion >= 2 ? manifest.DeclaredItemCount : manifest.ItemCount;
+            if (declaredUsers < manifest.UserCount || declaredItems < manifest.ItemCount)
+                throw new InvalidDataException($"{what} declares {declaredUsers} user and {declaredItems} item keys but {manifest.UserCount} and {manifest.ItemCount} rows.");
+            if (manifest.Users != null && manifest.Users.Length != declaredUsers || manifest.Items != null && manifest.Items.Length != declaredItems)
                 throw new InvalidDataException($"{what}: the key vocabulary does not match the declared key counts.");
+            KeyCompaction userKeys = KeyCompaction.Identity(declaredUsers), itemKeys = KeyCompaction.Identity(declaredItems);
+            if (manifest.FormatVersion >= 2)
+            {
+                using var s = Entry(zip, KeysEntry, what).Open();
+                (userKeys, itemKeys) = ReadKeys(s, declaredUsers, manifest.UserCount, declaredItems, manifest.ItemCount, what);
+            }
 
             var module = CollaborativeModule.Create(manifest.ModelKind, manifest.UserCount, manifest.ItemCount, manifest.HyperParameters);
             try
@@ -139,7 +159,7 @@ internal static class CollaborativeCheckpoint
                 using (var s = Entry(zip, SeenEntry, what).Open()) seen = ReadSeen(s, manifest.UserCount, manifest.ItemCount, what);
                 module.eval();
                 return new CollaborativeFilteringTransformer(mlContext, manifest.ModelKind, module, CPU, manifest.UserColumn, manifest.ItemColumn,
-                    seen, new KeyVocabulary(manifest.Users, manifest.Items), new TrainingReport(Array.Empty<EpochReport>(), null, null, 0), state);
+                    seen, new KeyVocabulary(manifest.Users, manifest.Items), new TrainingReport(Array.Empty<EpochReport>(), null, null, 0), state, userKeys, itemKeys);
             }
             catch
             {
@@ -158,6 +178,41 @@ internal static class CollaborativeCheckpoint
         w.Write(seen.PairCount);
         for (int u = 0; u <= seen.UserCount; u++)
             foreach (int item in seen.ItemsOf(u)) { w.Write(u); w.Write(item); }
+    }
+
+    private static void WriteKeys(Stream stream, KeyCompaction users, KeyCompaction items)
+    {
+        using var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        foreach (var map in new[] { users, items })
+        {
+            // -1: the identity (every declared key has its row); otherwise the count, then the occurring keys ascending.
+            var keys = map.OccurringKeys;
+            w.Write(keys is null ? -1 : keys.Count);
+            if (keys != null) foreach (int key in keys) w.Write(key);
+        }
+    }
+
+    private static (KeyCompaction Users, KeyCompaction Items) ReadKeys(Stream stream, int declaredUsers, int userRows, int declaredItems, int itemRows, string what)
+    {
+        try
+        {
+            using var r = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+            KeyCompaction Read(int declared, int rows, string role)
+            {
+                int count = r.ReadInt32();
+                if (count == -1)
+                {
+                    if (rows != declared) throw new InvalidDataException($"{what}: the {role} table has {rows} rows for {declared} declared keys but no key map.");
+                    return KeyCompaction.Identity(declared);
+                }
+                if (count != rows) throw new InvalidDataException($"{what}: the {role} key map has {count} keys for {rows} rows.");
+                var keys = new int[count];
+                for (int n = 0; n < count; n++) keys[n] = r.ReadInt32();
+                return KeyCompaction.FromStored(declared, keys, what);
+            }
+            return (Read(declaredUsers, userRows, "user"), Read(declaredItems, itemRows, "item"));
+        }
+        catch (EndOfStreamException e) { throw new InvalidDataException($"{what} is truncated.", e); }
     }
 
     private static UserItemSet ReadSeen(Stream stream, int userCount, int itemCount, string what)

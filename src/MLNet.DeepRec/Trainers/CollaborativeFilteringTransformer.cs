@@ -23,9 +23,14 @@ public sealed record Recommendation(uint ItemKey, string? ItemId, float Score);
 /// <see cref="Recommend(uint, int, bool, IEnumerable{uint}?)"/> and <see cref="IItemScorer"/> for top-K evaluation.
 /// </summary>
 /// <remarks>
-/// Unknown users or items (key 0 from <c>MapValueToKey</c>, or a key beyond the trained range) are scored with the
-/// mean of the trained embeddings — an "average" user or item — so they get a popularity-like, finite score rather
-/// than an error. Recommendations for an unknown user are therefore the items an average user would like.
+/// <para>Unknown users or items (key 0 from <c>MapValueToKey</c>, a key beyond the trained range, or a key the key type
+/// declares but that never occurred in the training data) are scored with the mean of the trained embeddings — an
+/// "average" user or item — so they get a popularity-like, finite score rather than an error. Recommendations for an
+/// unknown user are therefore the items an average user would like.</para>
+/// <para>The network has embedding rows only for the keys that occurred in training, so memory, checkpoints and the
+/// ONNX graph grow with the data, not with the key type's cardinality; where some declared keys never occurred, the
+/// graph maps keys to rows with one small lookup table of the occurring keys. <see cref="Recommend(uint, int, bool, IEnumerable{uint}?)"/>
+/// ranks the items that occurred in training.</para>
 /// </remarks>
 public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, IItemScorer
 {
@@ -37,14 +42,19 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     private readonly UserItemSet _seen;
 
     internal CollaborativeFilteringTransformer(MLContext mlContext, string modelName, CollaborativeModule module, Device device,
-        string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report, OptimizerState? optimizerState = null)
-        : base(mlContext, BuildOnnx(modelName, module), new Dictionary<string, string> { [UserInput] = userColumn, [ItemInput] = itemColumn },
-               DeepRecScoreKind.Ranking, null)
+        string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report, OptimizerState? optimizerState = null,
+        KeyCompaction? userKeys = null, KeyCompaction? itemKeys = null)
+        : base(mlContext, BuildOnnx(modelName, module, userKeys ?? KeyCompaction.Identity(module.UserCount), itemKeys ?? KeyCompaction.Identity(module.ItemCount)),
+               new Dictionary<string, string> { [UserInput] = userColumn, [ItemInput] = itemColumn }, DeepRecScoreKind.Ranking, null)
     {
         ModelName = modelName;
         _module = module;
         _device = device;
-        _scorer = new CollaborativeScorer(module, device);
+        UserKeys = userKeys ?? KeyCompaction.Identity(module.UserCount);
+        ItemKeys = itemKeys ?? KeyCompaction.Identity(module.ItemCount);
+        if (UserKeys.Count != module.UserCount || ItemKeys.Count != module.ItemCount)
+            throw new ArgumentException("The key maps do not match the network's rows.");
+        _scorer = new CollaborativeScorer(module, device, UserKeys, ItemKeys);
         _seen = seen;
         Vocabulary = vocabulary;
         TrainingReport = report;
@@ -69,13 +79,24 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     public string ItemColumnName { get; }
 
     /// <inheritdoc/>
-    public int UserCount => _module.UserCount;
+    /// <remarks>The user key type's cardinality; <see cref="TrainedUserCount"/> of them have their own embedding.</remarks>
+    public int UserCount => UserKeys.DeclaredCount;
 
     /// <inheritdoc/>
-    public int ItemCount => _module.ItemCount;
+    /// <remarks>The item key type's cardinality; <see cref="TrainedItemCount"/> of them have their own embedding.</remarks>
+    public int ItemCount => ItemKeys.DeclaredCount;
+
+    /// <summary>Number of users that occurred in training and so have an embedding row of their own.</summary>
+    public int TrainedUserCount => _module.UserCount;
+
+    /// <summary>Number of items that occurred in training and so have an embedding row of their own.</summary>
+    public int TrainedItemCount => _module.ItemCount;
 
     internal CollaborativeModule Module => _module;
+    /// <summary>Training interactions, in the network's row space.</summary>
     internal UserItemSet Seen => _seen;
+    internal KeyCompaction UserKeys { get; }
+    internal KeyCompaction ItemKeys { get; }
     internal OptimizerState? OptimizerState { get; }
 
     /// <summary>
@@ -112,57 +133,95 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         Recommend(Vocabulary.UserKey(userId), k, excludeSeen,
             candidateItemIds?.Select(id => Vocabulary.ItemKey(id)).Where(key => key != 0).ToArray());
 
-    /// <summary>Top-k items for each of a batch of user keys, scored in one batched pass.</summary>
+    /// <summary>
+    /// Top-k items for each of a batch of user keys, scored in batches of users against slices of the catalogue with a
+    /// running top-k, so memory stays bounded for catalogues of millions of items. Items that never occurred in training
+    /// are not ranked (they would all tie at the unknown item's score); candidate keys among them are ignored.
+    /// </summary>
     public IReadOnlyList<IReadOnlyList<Recommendation>> Recommend(IReadOnlyList<uint> userKeys, int k, bool excludeSeen = true, IEnumerable<uint>? candidateItems = null)
     {
         ArgumentNullException.ThrowIfNull(userKeys);
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be positive.");
-        uint[]? candidates = candidateItems?.ToArray();
-        if (candidates != null)
-            foreach (var c in candidates)
+        long[]? candidateRows = null;
+        if (candidateItems != null)
+        {
+            var rows = new List<long>();
+            foreach (var c in candidateItems)
+            {
                 if (c == 0 || c > ItemCount) throw new ArgumentOutOfRangeException(nameof(candidateItems), c, $"Candidate item keys must be in 1..{ItemCount}.");
+                int row = ItemKeys.ToRow((int)c);
+                if (row != 0) rows.Add(row);
+            }
+            candidateRows = rows.Distinct().ToArray();
+        }
 
         var results = new IReadOnlyList<Recommendation>[userKeys.Count];
-        const int usersPerBatch = 256;
+        int items = TrainedItemCount;
+        // About 8M scores per slice (32 MB): wide slices for small catalogues, many users per pass for large ones.
+        const long ScoresPerSlice = 1L << 23;
+        int usersPerBatch = 256;
+        long slice = Math.Max(1024, Math.Min(items, ScoresPerSlice / usersPerBatch));
         using var _ = no_grad();
+        _module.eval();
+        using var keep = candidateRows is null ? null : zeros(new long[] { items + 1L }, dtype: @bool, device: _device).index_fill_(0, tensor(candidateRows, device: _device), true);
         for (int start = 0; start < userKeys.Count; start += usersPerBatch)
         {
             using var scope = NewDisposeScope();
             int count = Math.Min(usersPerBatch, userKeys.Count - start);
-            var keys = new long[count];
-            for (int n = 0; n < count; n++) { uint key = userKeys[start + n]; keys[n] = key > UserCount ? 0 : key; }
-            var scores = _module.ScoreAllItems(tensor(keys, dtype: int64, device: _device)).to(float32).cpu().contiguous();
-            // Column j is item key j + 1. Mask ineligible items with -inf, then one topk for the whole batch.
-            if (candidates != null)
-            {
-                var keep = zeros(new long[] { ItemCount }, dtype: @bool);
-                keep.index_fill_(0, tensor(candidates.Select(c => (long)c - 1).ToArray()), true);
-                scores = scores.masked_fill(keep.logical_not().unsqueeze(0), float.NegativeInfinity);
-            }
+            var userRows = new long[count];
+            for (int n = 0; n < count; n++) userRows[n] = UserKeys.ToRow(userKeys[start + n] > int.MaxValue ? 0 : (int)userKeys[start + n]);
+            var u = tensor(userRows, dtype: int64, device: _device);
+            Tensor? seenRows = null, seenCols = null;
             if (excludeSeen)
             {
-                var rows = new List<long>(); var cols = new List<long>();
+                var r = new List<long>(); var c = new List<long>();
                 for (int n = 0; n < count; n++)
                 {
-                    if (keys[n] == 0) continue;
-                    foreach (var item in _seen.ItemsOf((int)keys[n])) { rows.Add(n); cols.Add(item - 1); }
+                    if (userRows[n] == 0) continue;
+                    foreach (var item in _seen.ItemsOf((int)userRows[n])) { r.Add(n); c.Add(item); }
                 }
-                if (rows.Count > 0)
-                    scores.index_put_(float.NegativeInfinity, tensor(rows.ToArray()), tensor(cols.ToArray()));
+                if (r.Count > 0) { seenRows = tensor(r.ToArray(), device: _device); seenCols = tensor(c.ToArray(), device: _device); }
             }
-            var (values, indices) = scores.topk(Math.Min(k, ItemCount), dim: 1);
-            var v = values.data<float>().ToArray();
-            var ix = indices.data<long>().ToArray();
-            int width = (int)values.shape[1];
+            Tensor? bestValues = null, bestRows = null;
+            for (long first = 1; first <= items; first += slice)
+            {
+                using var sliceScope = NewDisposeScope();
+                long width = Math.Min(slice, items - first + 1);
+                var scores = _module.ScoreItemRange(u, first, width).to(float32);
+                if (keep is not null)
+                    scores = scores.masked_fill(keep.narrow(0, first, width).logical_not().unsqueeze(0), float.NegativeInfinity);
+                if (seenCols is not null)
+                {
+                    var inSlice = seenCols.ge(first).logical_and_(seenCols.lt(first + width));
+                    if (inSlice.any().item<bool>())
+                        scores.index_put_(float.NegativeInfinity, seenRows!.masked_select(inSlice), seenCols.masked_select(inSlice) - first);
+                }
+                var (values, positions) = scores.topk((int)Math.Min(k, width), dim: 1);
+                var rows = positions + first;
+                if (bestValues is not null)
+                {
+                    // Merge with the best so far: one topk over the 2k survivors.
+                    var allValues = cat(new[] { bestValues, values }, 1);
+                    var allRows = cat(new[] { bestRows!, rows }, 1);
+                    var (v, p) = allValues.topk((int)Math.Min(k, allValues.shape[1]), dim: 1);
+                    values = v; rows = allRows.gather(1, p);
+                }
+                bestValues?.Dispose(); bestRows?.Dispose();
+                bestValues = values.MoveToOuterDisposeScope();
+                bestRows = rows.MoveToOuterDisposeScope();
+            }
+            var vs = bestValues!.cpu().contiguous().data<float>().ToArray();
+            var ix = bestRows!.cpu().contiguous().data<long>().ToArray();
+            int top = (int)bestValues.shape[1];
             for (int n = 0; n < count; n++)
             {
-                var list = new List<Recommendation>(width);
-                for (int j = 0; j < width; j++)
+                var list = new List<Recommendation>(top);
+                for (int j = 0; j < top; j++)
                 {
-                    float s = v[n * width + j];
-                    if (float.IsNegativeInfinity(s)) break;
-                    uint item = (uint)(ix[n * width + j] + 1);
-                    list.Add(new Recommendation(item, Vocabulary.ItemId(item), s));
+                    float score = vs[n * top + j];
+                    if (float.IsNegativeInfinity(score)) break;
+                    uint item = (uint)ItemKeys.ToKey((int)ix[n * top + j]);
+                    list.Add(new Recommendation(item, Vocabulary.ItemId(item), score));
                 }
                 results[start + n] = list;
             }
@@ -196,29 +255,40 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     internal byte[] BuildTopKOnnx(int k, bool withSeenItems)
     {
         if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be positive.");
-        int top = Math.Min(k, ItemCount);
+        int rows = TrainedItemCount;
+        int top = Math.Min(k, rows);
         var g = new OnnxGraphBuilder(ModelName + "_topk");
-        string users = KeyInput(g, UserInput, UserCount);                                   // [N]
-        var all = new long[ItemCount];
+        string users = UserKeys.Export(g, KeyInput(g, UserInput, UserCount));               // [N] user rows
+        var all = new long[rows];
         for (int j = 0; j < all.Length; j++) all[j] = j + 1;
-        string items = g.AddInitializer("all_item_keys", all, 1, ItemCount);                // [1, I]
+        string items = g.AddInitializer("all_item_rows", all, 1, rows);                     // [1, I]
         string zero = g.ConstInt64(new long[] { 0 });
         // Every (user, item) pair by broadcasting: [N,1] + 0·[1,I] and 0·[N,1] + [1,I], flattened.
         string userColumn = g.Unsqueeze(users, new long[] { 1 });                             // [N, 1]
         string pairUsers = g.Reshape(g.Add(userColumn, g.Mul(items, zero)), new long[] { -1 });
         string pairItems = g.Reshape(g.Add(g.Mul(userColumn, zero), items), new long[] { -1 });
-        string scores = g.Reshape(_module.ExportOnnx(g, pairUsers, pairItems), new long[] { -1, ItemCount }); // [N, I]
+        string scores = g.Reshape(_module.ExportOnnx(g, pairUsers, pairItems), new long[] { -1, rows }); // [N, I]
         if (withSeenItems)
         {
             g.AddInput("seen_item_keys", OnnxElementType.UInt32, -1, -1);
-            string seen = g.Unsqueeze(g.Cast("seen_item_keys", OnnxElementType.Int64), new long[] { 2 });  // [N, S, 1]
+            string seenKeys = g.Cast("seen_item_keys", OnnxElementType.Int64);
+            // Keys → rows; padding 0 and keys without a row become row 0, which no ranked item has.
+            string seenRows = ItemKeys.Export(g, g.Where(g.Greater(seenKeys, g.ConstInt64(new long[] { ItemCount })), zero, seenKeys));
+            string seen = g.Unsqueeze(seenRows, new long[] { 2 });                              // [N, S, 1]
             string hits = g.Cast(g.Equal(seen, g.Unsqueeze(items, new long[] { 0 })), OnnxElementType.Float); // [N, S, I]
             string seenMask = g.Cast(g.Node("ReduceMax", new[] { hits }, new[] { OnnxAttribute.Ints("axes", new long[] { 1 }), OnnxAttribute.Int("keepdims", 0) }), OnnxElementType.Bool);
             scores = g.Where(seenMask, g.ConstFloat(float.NegativeInfinity), scores);
         }
         var (values, indices) = g.TopK(scores, top, axis: 1);
         g.Identity(values, "top_scores");
-        g.Node("Add", new[] { indices, g.ConstInt64(new long[] { 1 }) }, outputName: "top_item_keys");
+        if (ItemKeys.IsIdentity)
+            g.Node("Add", new[] { indices, g.ConstInt64(new long[] { 1 }) }, outputName: "top_item_keys");
+        else
+        {
+            // Position j is row j + 1, whose declared key is the (j)th occurring key.
+            var keys = ItemKeys.OccurringKeys!.Select(key => (long)key).ToArray();
+            g.Node("Gather", new[] { g.AddInitializer("item_row_keys", keys, keys.Length), indices }, new[] { OnnxAttribute.Int("axis", 0) }, outputName: "top_item_keys");
+        }
         g.AddOutput("top_item_keys", OnnxElementType.Int64, -1, top);
         g.AddOutput("top_scores", OnnxElementType.Float, -1, top);
         return g.Build(new Dictionary<string, string>
@@ -245,14 +315,14 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     }
 
     /// <summary>
-    /// ONNX graph: uint32 [N,1] user/item keys → int64, keys above the trained range mapped to 0 (unknown) →
-    /// network logits → Score [N,1] and Probability = σ(Score) [N,1].
+    /// ONNX graph: uint32 [N,1] user/item keys → int64, keys above the declared range mapped to 0 (unknown) → rows
+    /// (identity, or a lookup table of the occurring keys) → network logits → Score [N,1] and Probability = σ(Score) [N,1].
     /// </summary>
-    private static byte[] BuildOnnx(string modelName, CollaborativeModule module)
+    private static byte[] BuildOnnx(string modelName, CollaborativeModule module, KeyCompaction userKeys, KeyCompaction itemKeys)
     {
         var g = new OnnxGraphBuilder(modelName);
-        string users = KeyInput(g, UserInput, module.UserCount);
-        string items = KeyInput(g, ItemInput, module.ItemCount);
+        string users = userKeys.Export(g, KeyInput(g, UserInput, userKeys.DeclaredCount));
+        string items = itemKeys.Export(g, KeyInput(g, ItemInput, itemKeys.DeclaredCount));
         string logits = g.Reshape(module.ExportOnnx(g, users, items), new long[] { -1, 1 });
         g.Identity(logits, "Score");
         g.Node("Sigmoid", new[] { logits }, outputName: "Probability");
@@ -261,8 +331,8 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         return g.Build(new Dictionary<string, string>
         {
             ["deeprec.model_kind"] = modelName,
-            ["deeprec.user_count"] = module.UserCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["deeprec.item_count"] = module.ItemCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["deeprec.user_count"] = userKeys.DeclaredCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["deeprec.item_count"] = itemKeys.DeclaredCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
     }
 

@@ -99,32 +99,49 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
 
         using var ch = host.Start("Setup");
         var device = DeviceSelector.Select(Context, ch);
-        random.manual_seed(o.Seed);
-        var module = CreateModule(train.UserCount, train.ItemCount);
-        bool pretrained = module is NeuMFModule && o is NeuMFTrainer.Options { PretrainedGmf: not null };
-        if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained && o.InitialModel == null)
-            module.InitializeOutputBias(-Math.Log(o.NegativesPerPositive));
         var vocabulary = new KeyVocabulary(
             KeyVocabulary.Read(trainData.Schema[o.UserIdColumnName]),
             KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]));
-        var seenUsers = train.Users;
-        var seenItems = train.Items;
+
+        // Rows only for the keys that occur (and, when continuing, for those the initial model knows): memory and model
+        // size follow the data, not the key types' declared cardinality.
+        int[] initialUsers = [], initialItems = [];
+        if (o.InitialModel != null) (initialUsers, initialItems) = WarmStart.KnownKeys(o.InitialModel, vocabulary, train.UserCount, train.ItemCount);
+        var userKeys = KeyCompaction.FromOccurring(train.UserCount, users, initialUsers);
+        var itemKeys = KeyCompaction.FromOccurring(train.ItemCount, items, initialItems);
+        var userRows = userKeys.ToRows(users);
+        var itemRows = itemKeys.ToRows(items);
+        if (!userKeys.IsIdentity || !itemKeys.IsIdentity)
+            ch.Info(MessageSensitivity.None, "{0}", $"Embedding rows for the keys that occur: {userKeys.Count} of {train.UserCount} user keys, {itemKeys.Count} of {train.ItemCount} item keys; the others score as the unknown row.");
+
+        if (o is NeuMFTrainer.Options { PretrainedGmf: { } gmf, PretrainedMlp: { } mlp }
+            && !(gmf.UserKeys.SameAs(userKeys) && gmf.ItemKeys.SameAs(itemKeys) && mlp.UserKeys.SameAs(userKeys) && mlp.ItemKeys.SameAs(itemKeys)))
+            throw new ArgumentException("The pre-trained GMF and MLP models must be trained on the same interactions (the same users and items) as this data.");
+        random.manual_seed(o.Seed);
+        var module = CreateModule(userKeys.Count, itemKeys.Count);
+        bool pretrained = module is NeuMFModule && o is NeuMFTrainer.Options { PretrainedGmf: not null };
+        if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained && o.InitialModel == null)
+            module.InitializeOutputBias(-Math.Log(o.NegativesPerPositive));
+        var seenUsers = userRows;
+        var seenItems = itemRows;
         OptimizerState? resumeState = null;
         if (o.InitialModel != null)
         {
-            var warm = WarmStart.Apply(module, o.InitialModel, vocabulary);
-            (seenUsers, seenItems) = warm.SeenWith(train.Users, train.Items);
+            var warm = WarmStart.Apply(module, o.InitialModel, vocabulary, userKeys, itemKeys);
+            (seenUsers, seenItems) = warm.SeenWith(userRows, itemRows);
             if (warm.SameVocabulary) resumeState = o.InitialModel.OptimizerState;
-            ch.Info(MessageSensitivity.None, "{0}", $"Continuing from a {o.InitialModel.ModelName} model: {warm.KnownUsers} of {train.UserCount} users and {warm.KnownItems} of {train.ItemCount} items keep their embeddings.");
+            ch.Info(MessageSensitivity.None, "{0}", $"Continuing from a {o.InitialModel.ModelName} model: {warm.KnownUsers} of {userKeys.Count} users and {warm.KnownItems} of {itemKeys.Count} items keep their embeddings.");
         }
         module.to(device);
 
-        var seen = new UserItemSet(seenUsers, seenItems, train.UserCount, train.ItemCount);
+        var seen = new UserItemSet(seenUsers, seenItems, userKeys.Count, itemKeys.Count);
         ValidationMetric? validation = null;
         if (validationData != null)
         {
-            var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
-            CheckSameKeys(train, valid, "validation");
+            var declared = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
+            CheckSameKeys(train, declared, "validation");
+            // Validation users/items without a row are skipped by the evaluator (counted, not scored).
+            var valid = new KeyedInteractions(userKeys.ToRows(declared.Users), itemKeys.ToRows(declared.Items), userKeys.Count, itemKeys.Count);
             var scorer = new CollaborativeScorer(module, device);
             var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed };
             validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegatives} negatives)",
@@ -133,16 +150,17 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
 
         TrainingReport report;
         OptimizerState? optimizerState;
-        using (var sampler = new TorchNegativeSampler(seenUsers, seenItems, train.UserCount, train.ItemCount, o.NegativeSampling, device))
-        using (var u = tensor(users, dtype: int64, device: device))
-        using (var i = tensor(items, dtype: int64, device: device))
+        using (var sampler = new TorchNegativeSampler(seen, o.NegativeSampling, device))
+        // int32 on the device (half of int64 at 20M rows); batches are widened per chunk.
+        using (var u = tensor(userRows, dtype: int32, device: device))
+        using (var i = tensor(itemRows, dtype: int32, device: device))
         {
-            var source = new CollaborativeBatchSource(u, i, sampler, o.NegativesPerPositive, o.Loss);
+            var source = new CollaborativeBatchSource(u, i, sampler, o.NegativesPerPositive, o.Loss, o.BatchSize);
             report = TrainingCore.Train(host, new CollaborativeObjective(module, o.Loss), source, o, device, validation, resumeState, out var finalState);
             optimizerState = finalState;
         }
         module.SetUnknownRowsToMean();
-        return new CollaborativeFilteringTransformer(Context, Name, module, device, o.UserIdColumnName, o.ItemIdColumnName, seen, vocabulary, report, optimizerState);
+        return new CollaborativeFilteringTransformer(Context, Name, module, device, o.UserIdColumnName, o.ItemIdColumnName, seen, vocabulary, report, optimizerState, userKeys, itemKeys);
     }
 
     /// <summary>Adds <c>Score</c> and <c>Probability</c> (Single) after checking the key-typed input columns.</summary>
@@ -163,10 +181,12 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
             throw new ArgumentException($"The {role} column '{name}' must be a scalar key-typed column (use mlContext.Transforms.Conversion.MapValueToKey), but it is {col.ItemType}{(col.Kind != SchemaShape.Column.VectorKind.Scalar ? " vector" : "")}.");
     }
 
-    private static (long[] users, long[] items) SelectPositives(KeyedInteractions data, CollaborativeTrainerOptions o)
+    private static (int[] users, int[] items) SelectPositives(KeyedInteractions data, CollaborativeTrainerOptions o)
     {
-        var users = new List<long>(data.Count);
-        var items = new List<long>(data.Count);
+        // Implicit feedback without missing keys, the common large case: every row is a positive, no copy.
+        if (data.Labels == null && !data.Users.AsSpan().Contains(0) && !data.Items.AsSpan().Contains(0)) return (data.Users, data.Items);
+        var users = new List<int>(data.Count);
+        var items = new List<int>(data.Count);
         for (int n = 0; n < data.Count; n++)
         {
             if (data.Users[n] == 0 || data.Items[n] == 0) continue; // missing key: nothing to learn from

@@ -114,19 +114,20 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
         ArgumentNullException.ThrowIfNull(trainData);
         var o = TrainerOptions;
         var host = ((IHostEnvironment)Context).Register(Name);
-        var train = FieldFeatureReader.Read(trainData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, null);
+        FieldFeatureData? train = FieldFeatureReader.Read(trainData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, null);
         if (train.RowCount == 0) throw new InvalidOperationException("The training data has no rows.");
-        FieldFeatureData? valid = validationData == null ? null : FieldFeatureReader.Read(validationData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, train.Layout);
+        var layout = train.Layout;
+        FieldFeatureData? valid = validationData == null ? null : FieldFeatureReader.Read(validationData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, layout);
 
         using var ch = host.Start("Setup");
         var device = DeviceSelector.Select(Context, ch);
         random.manual_seed(o.Seed);
-        var module = CreateModule(train.Layout);
+        var module = CreateModule(layout);
         if (o.PretrainedModel is { } pretrained)
         {
-            if (!pretrained.FeatureColumnNames.SequenceEqual(train.Layout.Columns.Select(c => c.Name)) || pretrained.FeatureCount != train.Layout.FeatureCount)
+            if (!pretrained.FeatureColumnNames.SequenceEqual(layout.Columns.Select(c => c.Name)) || pretrained.FeatureCount != layout.FeatureCount)
                 throw new ArgumentException($"PretrainedModel reads columns [{string.Join(", ", pretrained.FeatureColumnNames)}] with {pretrained.FeatureCount} features; " +
-                    $"this trainer reads [{string.Join(", ", train.Layout.Columns.Select(c => c.Name))}] with {train.Layout.FeatureCount}. Both must be the same.", nameof(o.PretrainedModel));
+                    $"this trainer reads [{string.Join(", ", layout.Columns.Select(c => c.Name))}] with {layout.FeatureCount}. Both must be the same.", nameof(o.PretrainedModel));
             if (pretrained.Module.Factors != o.Factors)
                 throw new ArgumentException($"PretrainedModel has {pretrained.Module.Factors} factors; Factors is {o.Factors}. They must be equal.", nameof(o.PretrainedModel));
             module.LoadFeatureWeights(pretrained.Module); // copy_ works across devices
@@ -138,23 +139,27 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
             module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
         }
         module.to(device);
-        ch.Info(MessageSensitivity.None, "{0}", $"{Name}: {train.RowCount} rows, {train.Layout.Columns.Count} columns, {train.Layout.SlotCount} feature slots, {train.Layout.FeatureCount} features, {module.ParameterCount} parameters.");
+        ch.Info(MessageSensitivity.None, "{0}", $"{Name}: {train.RowCount} rows, {layout.Columns.Count} columns, {layout.SlotCount} feature slots, {layout.FeatureCount} features, {module.ParameterCount} parameters.");
 
         TrainingReport report;
         using (var scope = NewDisposeScope())
         {
+            // Once the rows are tensors the managed arrays are dropped, so the data is held once, not twice.
             var data = FeatureTensors.From(train, device);
+            train = null;
             ValidationMetric? validation = null;
             if (valid != null)
             {
                 var v = FeatureTensors.From(valid, device);
+                var labels = valid.Labels!;
+                valid = null;
                 validation = o.Task == FeatureInteractionTask.Regression
-                    ? new ValidationMetric("-RMSE", () => -Rmse(FeatureTensors.Predict(module, v), valid.Labels!))
-                    : new ValidationMetric("AUC", () => Auc(FeatureTensors.Predict(module, v), valid.Labels!));
+                    ? new ValidationMetric("-RMSE", () => -Rmse(FeatureTensors.Predict(module, v), labels))
+                    : new ValidationMetric("AUC", () => Auc(FeatureTensors.Predict(module, v), labels));
             }
-            report = TrainingCore.Train(host, new FeatureInteractionObjective(module, o.Task), new FeatureBatchSource(data), o, device, validation);
+            report = TrainingCore.Train(host, new FeatureInteractionObjective(module, o.Task), new FeatureBatchSource(data, o.BatchSize), o, device, validation);
         }
-        return CreateTransformer(module, train.Layout, trainData, report, device);
+        return CreateTransformer(module, layout, trainData, report, device);
     }
 
     /// <summary>Checks the feature and label columns; adds <c>Score</c> (regression) or <c>Score</c>, <c>Probability</c>
@@ -204,63 +209,94 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
 /// <summary>A batch: int64 [n, F] indices, float [n, F] values (null when every value of the data is 1), float [n] labels.</summary>
 internal sealed record FeatureBatch(Tensor Indices, Tensor? Values, Tensor Labels);
 
-/// <summary>The whole data set as device tensors.</summary>
-internal sealed record FeatureTensors(Tensor Indices, Tensor Values, Tensor? Labels)
+/// <summary>
+/// A data set as tensors on the training device: int32 [N, F] indices (half the memory of int64; they are widened a
+/// chunk at a time), float [N, F] values or null when every value is 1 (one-hot data), float [N] labels.
+/// </summary>
+internal sealed record FeatureTensors(Tensor Indices, Tensor? Values, Tensor? Labels)
 {
+    public long RowCount => Indices.shape[0];
+
     public static FeatureTensors From(FieldFeatureData data, Device device)
     {
         long n = data.RowCount, f = data.Layout.SlotCount;
         return new FeatureTensors(
-            tensor(data.Indices, new[] { n, f }, dtype: int64).to(device),
-            tensor(data.Values, new[] { n, f }, dtype: float32).to(device),
+            tensor(data.Indices, new[] { n, f }, dtype: int32).to(device),
+            data.AllOnes ? null : tensor(data.Values, new[] { n, f }, dtype: float32).to(device),
             data.Labels == null ? null : tensor(data.Labels, dtype: float32).to(device));
     }
 
-    /// <summary>Network outputs for every row, in chunks, under no_grad (the caller sets eval mode).</summary>
-    public static float[] Predict(FieldFeatureModule module, FeatureTensors data, int chunk = 16384)
+    /// <summary>
+    /// Network outputs for every row under no_grad (the caller sets eval mode), in chunks of
+    /// <see cref="FieldFeatureModule.PredictionChunkRows"/> so that the intermediate tensors stay small.
+    /// </summary>
+    public static float[] Predict(FieldFeatureModule module, FeatureTensors data)
     {
         using var _ = no_grad();
-        long n = data.Indices.shape[0];
+        long n = data.RowCount, chunk = module.PredictionChunkRows;
         var result = new float[n];
         for (long start = 0; start < n; start += chunk)
         {
             using var scope = NewDisposeScope();
             long count = Math.Min(chunk, n - start);
-            var y = module.call(data.Indices.narrow(0, start, count), data.Values.narrow(0, start, count)).to(float32).cpu();
+            var indices = data.Indices.narrow(0, start, count).to(int64);
+            var y = module.Output(indices, data.Values?.narrow(0, start, count)).to(float32).cpu();
             y.data<float>().CopyTo(result, (int)start);
         }
         return result;
     }
 }
 
-/// <summary>Each epoch: all rows in a fresh random order; batches are views.</summary>
+/// <summary>
+/// Each epoch: all rows in a fresh random order, gathered a chunk at a time (<see cref="IEpochData{TBatch}.PrepareChunk"/>):
+/// an epoch holds the permutation (8 bytes per row) and one chunk of shuffled int64 indices, values and labels, not a
+/// shuffled copy of the whole data set. Batches are views of the chunk.
+/// </summary>
 internal sealed class FeatureBatchSource : IBatchSource<FeatureBatch>
 {
-    private readonly FeatureTensors _data;
-    private readonly bool _onesOnly;
+    /// <summary>Rows per chunk (rounded to whole batches): large enough that one gather serves many steps, small
+    /// enough that the chunk is a few MB whatever the data size.</summary>
+    internal const long ChunkRows = 16384;
 
-    public FeatureBatchSource(FeatureTensors data)
+    private readonly FeatureTensors _data;
+    private readonly long _chunk;
+
+    public FeatureBatchSource(FeatureTensors data, int batchSize)
     {
         _data = data;
-        // One-hot data (every value 1, so no padding or unknown keys either): batches carry no values and the model
-        // skips its multiplications by x. Checked once; the result is the same either way.
-        using var allOnes = data.Values.eq(1).all();
-        _onesOnly = allOnes.item<bool>();
+        _chunk = Math.Max(1, ChunkRows / batchSize) * batchSize;
     }
 
-    public IEpochData<FeatureBatch> PrepareEpoch(int epoch, Generator generator)
-    {
-        var order = randperm(_data.Indices.shape[0], device: _data.Indices.device, generator: generator);
-        return new Epoch(_data.Indices.index_select(0, order), _onesOnly ? null : _data.Values.index_select(0, order), _data.Labels!.index_select(0, order));
-    }
+    public IEpochData<FeatureBatch> PrepareEpoch(int epoch, Generator generator) =>
+        new Epoch(_data, randperm(_data.RowCount, device: _data.Indices.device, generator: generator), _chunk);
 
     private sealed class Epoch : IEpochData<FeatureBatch>
     {
-        private readonly Tensor _i, _y;
-        private readonly Tensor? _v;
-        public Epoch(Tensor i, Tensor? v, Tensor y) { _i = i; _v = v; _y = y; }
-        public long SampleCount => _i.shape[0];
-        public FeatureBatch Slice(long start, long count) => new(_i.narrow(0, start, count), _v?.narrow(0, start, count), _y.narrow(0, start, count));
+        private readonly FeatureTensors _data;
+        private readonly Tensor _order;
+        private Tensor? _i, _v, _y;
+        private long _start;
+
+        public Epoch(FeatureTensors data, Tensor order, long chunk) { _data = data; _order = order; ChunkSampleCount = chunk; }
+
+        public long SampleCount => _order.shape[0];
+
+        public long ChunkSampleCount { get; }
+
+        public void PrepareChunk(long start, long count)
+        {
+            var rows = _order.narrow(0, start, count);
+            _i = _data.Indices.index_select(0, rows).to(int64);
+            _v = _data.Values?.index_select(0, rows);
+            _y = _data.Labels!.index_select(0, rows);
+            _start = start;
+        }
+
+        public FeatureBatch Slice(long start, long count)
+        {
+            long at = start - _start;
+            return new(_i!.narrow(0, at, count), _v?.narrow(0, at, count), _y!.narrow(0, at, count));
+        }
     }
 }
 

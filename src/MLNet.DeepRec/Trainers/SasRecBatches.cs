@@ -17,14 +17,19 @@ public enum SasRecLoss
     /// <summary>
     /// Sampled softmax: at every non-padding position, cross-entropy of the next item against
     /// <see cref="SasRecTrainer.Options.NegativeCount"/> sampled negatives (drawn per sequence, shared by its positions,
-    /// never one of the user's training items).
+    /// never one of the user's training items). A step's cost and memory follow the batch, not the catalogue: the choice
+    /// for catalogues of hundreds of thousands to millions of items.
     /// </summary>
     SampledSoftmax,
 
     /// <summary>
     /// Full cross-entropy over the whole catalogue at every non-padding position (Klenitskiy &amp; Vasilev 2023). Logits
-    /// are computed only at non-padding positions: memory per step is (non-padding positions of the batch) × ItemCount
-    /// floats, several times over for the softmax and its gradient; lower <c>BatchSize</c> for very large catalogues.
+    /// are computed only at non-padding positions. While a step's logits (T non-padding positions × ItemCount) fit in
+    /// 2²⁷ floats (512 MiB) they are computed at once, and the softmax and its gradient take about three times that;
+    /// beyond it the step works through the catalogue in chunks of items (about 128 MiB of logits each), so memory stays
+    /// bounded at any catalogue size, at about 4/3 of the arithmetic. A step still costs O(T × ItemCount × d): with a very
+    /// large catalogue prefer <see cref="SampledSoftmax"/>, whose step cost does not depend on the catalogue. The item
+    /// table is updated densely under <see cref="EmbeddingUpdateMode.Auto"/> (every step reads all of it).
     /// </summary>
     CrossEntropy,
 }
@@ -86,19 +91,38 @@ internal sealed class SasRecBatchSource : IBatchSource<SasRecBatch>
 }
 
 /// <summary>The three SASRec losses over a <see cref="SasRecModule"/>, averaged over non-padding positions.</summary>
+/// <remarks>
+/// Item rows are read through the module's <see cref="EmbeddingTable"/>: lookups for the targets and sampled negatives
+/// (so row-wise updates touch only those rows, and nothing in a BCE or sampled-softmax step depends on the catalogue
+/// size) and <see cref="EmbeddingTable.AllRows"/> for the full cross-entropy. The full cross-entropy computes a step's
+/// T × ItemCount logits at once while they fit in <see cref="SinglePassLogits"/> floats; beyond that it works through
+/// the catalogue in chunks of items (<see cref="ChunkedCrossEntropy"/>), so its memory stays bounded at any catalogue
+/// size while its arithmetic, O(T × ItemCount × d) per step, is that of a full softmax.
+/// </remarks>
 internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
 {
+    /// <summary>Up to this many logits (non-padding positions × ItemCount) a full cross-entropy step computes them at
+    /// once (512 MiB of float32; the softmax and its gradient take about three times that).</summary>
+    internal const long SinglePassLogits = 1L << 27;
+
+    /// <summary>Logits per item chunk of the chunked full cross-entropy (128 MiB of float32).</summary>
+    internal const long ChunkLogits = 1L << 25;
+
     private readonly SasRecModule _model;
     private readonly SasRecLoss _loss;
+    private readonly long _singlePassLogits, _chunkLogits;
 
-    public SasRecObjective(SasRecModule model, SasRecLoss loss) { _model = model; _loss = loss; }
+    public SasRecObjective(SasRecModule model, SasRecLoss loss, long singlePassLogits = SinglePassLogits, long chunkLogits = ChunkLogits)
+    {
+        _model = model; _loss = loss; _singlePassLogits = singlePassLogits; _chunkLogits = Math.Max(1, chunkLogits);
+    }
 
     public nn.Module Module => _model;
 
     public Tensor ComputeLoss(SasRecBatch batch)
     {
         var hidden = _model.call(batch.Inputs);                       // [b, L, d]
-        var table = _model.ItemWeights;
+        var items = _model.ItemTable;
         long d = hidden.shape[2];
         var valid = batch.Targets.gt(0).reshape(-1).nonzero().squeeze(1); // positions with a next item
         var h = hidden.reshape(-1, d).index_select(0, valid);           // [T, d]
@@ -108,26 +132,79 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
             case SasRecLoss.BinaryCrossEntropy:
             {
                 var negatives = batch.Negatives!.reshape(-1).index_select(0, valid);
-                var pos = (h * table.index_select(0, targets)).sum(1);
-                var neg = (h * table.index_select(0, negatives)).sum(1);
+                var pos = (h * items.call(targets)).sum(1);
+                var neg = (h * items.call(negatives)).sum(1);
                 // −log σ(pos) − log(1 − σ(neg)), averaged over positions.
                 return (nn.functional.softplus(-pos) + nn.functional.softplus(neg)).mean();
             }
             case SasRecLoss.SampledSoftmax:
             {
                 long b = batch.Inputs.shape[0], l = batch.Inputs.shape[1], n = batch.Negatives!.shape[1];
-                var negEmb = table.index_select(0, batch.Negatives.reshape(-1)).view(b, n, d);
+                var negEmb = items.call(batch.Negatives);                                                    // [b, N, d]
                 var negLogits = hidden.bmm(negEmb.transpose(1, 2)).reshape(b * l, n).index_select(0, valid); // [T, N]
-                var pos = (h * table.index_select(0, targets)).sum(1, keepdim: true);
+                var pos = (h * items.call(targets)).sum(1, keepdim: true);
                 var logits = cat(new[] { pos, negLogits }, 1);
                 return nn.functional.cross_entropy(logits, zeros(logits.shape[0], dtype: int64, device: logits.device));
             }
             default:
             {
+                long t = h.shape[0], itemCount = _model.ItemCount;
+                if (t * itemCount > _singlePassLogits) return ChunkedCrossEntropy(h, targets);
                 // Logits only at non-padding positions, over items 1..ItemCount (class j = item key j + 1).
-                var logits = h.matmul(table.narrow(0, 1, _model.ItemCount).t());
+                var logits = h.matmul(items.AllRows().narrow(0, 1, itemCount).t());
                 return nn.functional.cross_entropy(logits, targets - 1);
             }
         }
+    }
+
+    /// <summary>
+    /// Full cross-entropy mean(logsumexp_i(h·E[i]) − h·E[target]) over items 1..ItemCount without materialising the
+    /// [T, ItemCount] logits. Pass 1 accumulates the log-sum-exp over chunks of items; pass 2 recomputes each chunk's
+    /// logits z, P = softmax(z)/T, and adds the log-sum-exp term's gradients by hand: Pᵀh into the chunk's rows of the
+    /// item table's gradient, P·E_chunk into h's. The returned loss has the exact value, and its graph carries the target
+    /// term and h's accumulated gradient on to the encoder and the target rows, so the core's <c>backward</c> completes
+    /// the step (it runs after this method, and the core clears gradients before it). About 4/3 of the single pass's
+    /// arithmetic (the logits are computed twice); memory: a few [T, chunk] tensors.
+    /// </summary>
+    private Tensor ChunkedCrossEntropy(Tensor h, Tensor targets)
+    {
+        long t = h.shape[0], itemCount = _model.ItemCount;
+        long chunk = Math.Clamp(_chunkLogits / Math.Max(1, t), 1, itemCount);
+        var items = _model.ItemTable;
+        var all = items.AllRows(); // [ItemCount + 1, d], a leaf: the whole weight (dense) or its step copy (row-wise)
+        if (!all.is_leaf || !all.requires_grad)
+            throw new InvalidOperationException("The chunked cross-entropy needs the item table's rows as a leaf tensor that records its gradient.");
+        Tensor lse, hGradient;
+        using (no_grad())
+        {
+            var x = h.detach();
+            Tensor? running = null;
+            for (long start = 1; start <= itemCount; start += chunk)
+            {
+                using var scope = NewDisposeScope();
+                var part = x.matmul(all.narrow(0, start, Math.Min(chunk, itemCount + 1 - start)).t()).logsumexp(1);
+                var next = running is null ? part : stack(new[] { running, part }).logsumexp(0);
+                running?.Dispose();
+                running = next.MoveToOuterDisposeScope();
+            }
+            lse = running!;
+            var shift = lse.unsqueeze(1);
+            if (all.grad is null) all.grad = zeros_like(all);
+            var tableGradient = all.grad!;
+            hGradient = zeros_like(x);
+            for (long start = 1; start <= itemCount; start += chunk)
+            {
+                using var scope = NewDisposeScope();
+                long count = Math.Min(chunk, itemCount + 1 - start);
+                var rows = all.narrow(0, start, count);
+                var probability = x.matmul(rows.t()).sub_(shift).exp_().div_(t); // [T, chunk] = softmax / T
+                hGradient.add_(probability.matmul(rows));
+                tableGradient.narrow(0, start, count).add_(probability.t().matmul(x));
+            }
+        }
+        var target = (h * items.call(targets)).sum(1);
+        var carried = (h * hGradient).sum();
+        // Value: mean(lse) − mean(target); gradient: ∂lse/∂h − E[target]/T into the encoder, −h/T into E[target].
+        return lse.mean() - target.mean() + (carried - carried.detach());
     }
 }

@@ -25,6 +25,13 @@ namespace MLNet.DeepRec.Trainers;
 /// <para>Validation (<c>Fit(train, validation)</c>): NDCG@<see cref="Options.ValidationK"/> under the sampled protocol
 /// (<see cref="Options.ValidationNegatives"/> negatives, as in the paper), each user scored with its training history;
 /// it drives early stopping and best-weight restore in the shared training core.</para>
+/// <para>Large catalogues: the item table is an embedding table that <see cref="DeepRecTrainerOptionsBase.EmbeddingUpdates"/>
+/// applies to; under <see cref="EmbeddingUpdateMode.Auto"/> a table of 2²⁰ values or more (about 21,000 items at
+/// d = 50) trained with <see cref="SasRecLoss.BinaryCrossEntropy"/> or <see cref="SasRecLoss.SampledSoftmax"/> is
+/// updated row-wise, so neither a step nor an epoch's preparation (a permutation of the users, negatives drawn per
+/// batch) nor the sampled validation depends on the number of items: memory is the tables with their optimizer moments
+/// plus O(batch × length). <see cref="SasRecLoss.CrossEntropy"/> reads every item in every step; it computes its logits
+/// in chunks of items when a step's would exceed 512 MiB (see <see cref="SasRecLoss.CrossEntropy"/>).</para>
 /// </remarks>
 public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, SasRecTransformer>
 {
@@ -68,7 +75,13 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         /// <summary>Dropout rate on embeddings, attention weights and sub-layer outputs. Default 0.5 (the paper's value for sparse Amazon data; 0.2 for MovieLens).</summary>
         public double DropoutRate = 0.5;
 
-        /// <summary>Loss. Default <see cref="SasRecLoss.BinaryCrossEntropy"/> (the paper's).</summary>
+        /// <summary>
+        /// Loss. Default <see cref="SasRecLoss.BinaryCrossEntropy"/> (the paper's). With a large catalogue use
+        /// <see cref="SasRecLoss.SampledSoftmax"/> or the default: their steps cost the same whatever the number of items.
+        /// <see cref="SasRecLoss.CrossEntropy"/> costs O(non-padding positions × items × d) per step; beyond 2²⁷ logits per
+        /// step (512 MiB, e.g. 128 sequences × 50 positions × 21,000 items) it computes them in chunks of items, so it
+        /// never runs out of memory for the logits, only slower (about 4/3 of the arithmetic).
+        /// </summary>
         public SasRecLoss Loss = SasRecLoss.BinaryCrossEntropy;
 
         /// <summary>Negatives per sequence for <see cref="SasRecLoss.SampledSoftmax"/>. Default 100.</summary>
@@ -87,6 +100,11 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         public int ValidationNegatives = 100;
 
         internal int EffectiveFeedForwardSize => FeedForwardSize == 0 ? HiddenSize : FeedForwardSize;
+
+        // Where the full cross-entropy switches to chunks of items, and the chunk size (logits); tests lower them to
+        // run the chunked path on small catalogues.
+        internal long CrossEntropySinglePassLogits = SasRecObjective.SinglePassLogits;
+        internal long CrossEntropyChunkLogits = SasRecObjective.ChunkLogits;
 
         internal override void Validate()
         {
@@ -150,6 +168,8 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         var device = DeviceSelector.Select(Context, ch);
         random.manual_seed(o.Seed);
         var module = new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate);
+        // A full softmax reads every item row in every step: a row-wise update would save nothing there.
+        module.ItemTable.PreferDense = o.Loss == SasRecLoss.CrossEntropy;
         module.to(device);
         var seen = new UserItemSet(pairUsers, pairItems, userCount, itemCount);
         var trainHistories = sequences.PaddedTails(l);
@@ -175,7 +195,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
             using var users = tensor(trainUsers.ToArray(), dtype: int64, device: device);
             using var windowTensor = tensor(windows, dtype: int64, device: device).view(trainUsers.Count, l + 1);
             var source = new SasRecBatchSource(users, windowTensor, sampler, o.Loss, o.NegativeCount);
-            report = TrainingCore.Train(host, new SasRecObjective(module, o.Loss), source, o, device, validation);
+            report = TrainingCore.Train(host, new SasRecObjective(module, o.Loss, o.CrossEntropySinglePassLogits, o.CrossEntropyChunkLogits), source, o, device, validation);
         }
         finally
         {

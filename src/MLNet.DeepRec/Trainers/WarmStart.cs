@@ -1,5 +1,6 @@
 using MLNet.DeepRec.Data;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
 using static TorchSharp.torch;
 
 namespace MLNet.DeepRec.Trainers;
@@ -7,8 +8,8 @@ namespace MLNet.DeepRec.Trainers;
 /// <summary>
 /// Copies a trained model's weights into a freshly initialised network whose key vocabularies may have grown:
 /// embedding rows are matched by original id, so existing users/items keep their vectors and new ones keep their
-/// fresh initialisation. Tables are recognised by name: parameters whose name contains "user_" are indexed by user
-/// key, "item_" by item key; all other parameters must have identical shapes.
+/// fresh initialisation. Tables are recognised by their declared role (<see cref="EmbeddingRole"/>): user tables are
+/// indexed by user row, item tables by item row; all other parameters must have identical shapes.
 /// </summary>
 internal sealed class WarmStart
 {
@@ -26,7 +27,37 @@ internal sealed class WarmStart
     public int KnownUsers { get; }
     public int KnownItems { get; }
 
-    public static WarmStart Apply(CollaborativeModule target, CollaborativeFilteringTransformer initial, KeyVocabulary vocabulary)
+    /// <summary>
+    /// The declared keys, in the new key types, of the users and items the initial model has rows for (so that a
+    /// continued fit keeps rows for them even when they are absent from the new interactions). Keys whose id is not in
+    /// the new vocabulary are left out.
+    /// </summary>
+    public static (int[] Users, int[] Items) KnownKeys(CollaborativeFilteringTransformer initial, KeyVocabulary vocabulary, int userCount, int itemCount) =>
+        (NewKeysOf(initial.UserKeys, initial.Vocabulary.Users, vocabulary.Users, vocabulary.UserKey, userCount, "user"),
+         NewKeysOf(initial.ItemKeys, initial.Vocabulary.Items, vocabulary.Items, vocabulary.ItemKey, itemCount, "item"));
+
+    private static int[] NewKeysOf(KeyCompaction old, IReadOnlyList<string>? oldIds, IReadOnlyList<string>? newIds, Func<string, uint> newKeyOf, int newCount, string role)
+    {
+        var keys = new int[old.Count];
+        for (int row = 1; row <= old.Count; row++)
+            keys[row - 1] = NewKey(old.ToKey(row), oldIds, newIds, newKeyOf, old.DeclaredCount, newCount, role);
+        return keys;
+    }
+
+    private static int NewKey(int oldKey, IReadOnlyList<string>? oldIds, IReadOnlyList<string>? newIds, Func<string, uint> newKeyOf, int oldCount, int newCount, string role)
+    {
+        if (oldIds == null || newIds == null)
+        {
+            if (oldCount != newCount)
+                throw new ArgumentException($"The {role} vocabulary changed size ({oldCount} → {newCount}) but the key columns have no KeyValues to match ids; use MapValueToKey.", "InitialModel");
+            return oldKey;
+        }
+        return oldKey >= 1 && oldKey <= oldIds.Count ? (int)newKeyOf(oldIds[oldKey - 1]) : 0;
+    }
+
+    /// <summary>Copies <paramref name="initial"/>'s weights into <paramref name="target"/>, whose rows follow
+    /// <paramref name="userKeys"/>/<paramref name="itemKeys"/>, matching rows by original id.</summary>
+    public static WarmStart Apply(CollaborativeModule target, CollaborativeFilteringTransformer initial, KeyVocabulary vocabulary, KeyCompaction userKeys, KeyCompaction itemKeys)
     {
         var source = initial.Module;
         if (source.Kind != target.Kind)
@@ -36,17 +67,18 @@ internal sealed class WarmStart
             if (!hp.TryGetValue(key, out var mine) || !mine.SequenceEqual(value))
                 throw new ArgumentException($"InitialModel has {key} = {{{string.Join(", ", value)}}}, these options ask for {{{string.Join(", ", hp.GetValueOrDefault(key) ?? Array.Empty<int>())}}}.", "InitialModel");
 
-        var userMap = Map(initial.Vocabulary.Users, vocabulary.Users, source.UserCount, target.UserCount, "user");
-        var itemMap = Map(initial.Vocabulary.Items, vocabulary.Items, source.ItemCount, target.ItemCount, "item");
+        var userMap = Map(initial.UserKeys, userKeys, vocabulary.Users, initial.Vocabulary.UserKey, initial.Vocabulary.Users != null);
+        var itemMap = Map(initial.ItemKeys, itemKeys, vocabulary.Items, initial.Vocabulary.ItemKey, initial.Vocabulary.Items != null);
         bool same = source.UserCount == target.UserCount && source.ItemCount == target.ItemCount
-            && userMap.Select((old, key) => old == key).All(x => x) && itemMap.Select((old, key) => old == key).All(x => x);
+            && userMap.Select((old, row) => old == row).All(x => x) && itemMap.Select((old, row) => old == row).All(x => x);
 
         using var _ = no_grad();
         var from = source.state_dict();
+        var roles = target.named_modules().Where(m => m.module is EmbeddingTable).ToDictionary(m => m.name + ".weight", m => ((EmbeddingTable)m.module).Role);
         foreach (var (name, to) in target.state_dict())
         {
             var old = from[name];
-            int[]? map = name.Contains("user_", StringComparison.Ordinal) ? userMap : name.Contains("item_", StringComparison.Ordinal) ? itemMap : null;
+            int[]? map = roles.TryGetValue(name, out var role) ? role switch { EmbeddingRole.User => userMap, EmbeddingRole.Item => itemMap, _ => null } : null;
             if (map == null)
             {
                 to.copy_(old.to(to.device));
@@ -60,6 +92,21 @@ internal sealed class WarmStart
             to.index_copy_(0, newIndex, rows);
         }
         return new WarmStart(userMap, itemMap, same, initial.Seen);
+    }
+
+    /// <summary>New row → old row (−1 = new), through declared keys and, where both sides have them, original ids.</summary>
+    private static int[] Map(KeyCompaction oldKeys, KeyCompaction newKeys, IReadOnlyList<string>? newIds, Func<string, uint> oldKeyOf, bool oldHasIds)
+    {
+        var map = new int[newKeys.Count + 1];
+        map[0] = 0; // the unknown row carries over
+        for (int row = 1; row <= newKeys.Count; row++)
+        {
+            int newKey = newKeys.ToKey(row);
+            int oldKey = newIds != null && oldHasIds ? (int)oldKeyOf(newIds[newKey - 1]) : newKey;
+            int oldRow = oldKeys.ToRow(oldKey);
+            map[row] = oldRow > 0 ? oldRow : -1;
+        }
+        return map;
     }
 
     /// <summary>The initial model's training interactions (re-keyed) plus the new ones.</summary>
@@ -82,22 +129,5 @@ internal sealed class WarmStart
         var inverse = new int[oldCount + 1];
         for (int k = 1; k < newToOld.Length; k++) if (newToOld[k] > 0) inverse[newToOld[k]] = k;
         return inverse;
-    }
-
-    private static int[] Map(IReadOnlyList<string>? oldIds, IReadOnlyList<string>? newIds, int oldCount, int newCount, string role)
-    {
-        var map = new int[newCount + 1];
-        map[0] = 0; // the unknown row carries over
-        if (oldIds == null || newIds == null)
-        {
-            if (oldCount != newCount)
-                throw new ArgumentException($"The {role} vocabulary changed size ({oldCount} → {newCount}) but the key columns have no KeyValues to match ids; use MapValueToKey.", "InitialModel");
-            for (int k = 1; k <= newCount; k++) map[k] = k;
-            return map;
-        }
-        var oldIndex = new Dictionary<string, int>(oldIds.Count, StringComparer.Ordinal);
-        for (int k = 0; k < oldIds.Count; k++) oldIndex.TryAdd(oldIds[k], k + 1);
-        for (int k = 1; k <= newCount; k++) map[k] = oldIndex.TryGetValue(newIds[k - 1], out int old) ? old : -1;
-        return map;
     }
 }

@@ -11,6 +11,29 @@ public enum DeepRecOptimizer
     Sgd,
 }
 
+/// <summary>How the optimizer updates embedding tables (user, item and feature embeddings).</summary>
+public enum EmbeddingUpdateMode
+{
+    /// <summary>
+    /// Sparse (row-wise) updates when the model's user, item and feature tables together hold at least about two million
+    /// values (rows × width: ML-20M-sized MF has 10 million), so that a step costs the same whatever the catalogue size;
+    /// exact dense updates for smaller models, where a dense step is as cheap, and for tables every step reads whole
+    /// (SASRec's item table under the full cross-entropy loss). The default.
+    /// </summary>
+    Auto,
+    /// <summary>
+    /// Every embedding table is updated densely: each step reads and writes every row (exact dense Adam/Adagrad/SGD).
+    /// Step cost grows with the catalogue.
+    /// </summary>
+    Dense,
+    /// <summary>
+    /// Every user, item and feature table is updated row-wise: a step touches only the rows its batch looked up, so its
+    /// cost follows the batch, not the catalogue. Adam becomes lazy Adam (TensorFlow's LazyAdam, PyTorch's SparseAdam):
+    /// a row's moments decay only in steps that touch it, and L2 regularisation applies to touched rows only.
+    /// </summary>
+    Sparse,
+}
+
 /// <summary>
 /// Options shared by every MLNet.DeepRec trainer: optimisation, epochs, early stopping, seed, cancellation.
 /// Each trainer's nested <c>Options</c> class derives from this and adds model hyper-parameters and column names.
@@ -46,6 +69,13 @@ public abstract class DeepRecTrainerOptionsBase
     public CancellationToken CancellationToken;
 
     /// <summary>
+    /// How embedding tables are updated. <see cref="EmbeddingUpdateMode.Auto"/> (default) makes each step's cost follow
+    /// the batch on large catalogues (row-wise lazy updates) and keeps the fused dense update on small ones; see
+    /// <see cref="EmbeddingUpdateMode"/> for the difference in semantics.
+    /// </summary>
+    public EmbeddingUpdateMode EmbeddingUpdates = EmbeddingUpdateMode.Auto;
+
+    /// <summary>
     /// Number of CPU threads libtorch uses while this trainer trains; 0 keeps the process's current setting (libtorch's
     /// default is one per core). libtorch's thread count is process-wide, so the previous value is restored when
     /// training ends. Default 0.
@@ -60,6 +90,7 @@ public abstract class DeepRecTrainerOptionsBase
         if (!(L2Regularization >= 0) || double.IsInfinity(L2Regularization)) throw new ArgumentOutOfRangeException(nameof(L2Regularization), L2Regularization, "L2Regularization must be a finite number >= 0.");
         if (EarlyStoppingPatience < 0) throw new ArgumentOutOfRangeException(nameof(EarlyStoppingPatience), EarlyStoppingPatience, "EarlyStoppingPatience must be >= 0.");
         if (NumberOfThreads < 0) throw new ArgumentOutOfRangeException(nameof(NumberOfThreads), NumberOfThreads, "NumberOfThreads must be >= 0.");
+        if (!Enum.IsDefined(EmbeddingUpdates)) throw new ArgumentOutOfRangeException(nameof(EmbeddingUpdates), EmbeddingUpdates, "Unknown embedding update mode.");
         if (!Enum.IsDefined(Optimizer)) throw new ArgumentOutOfRangeException(nameof(Optimizer), Optimizer, "Unknown optimizer.");
     }
 }

@@ -13,8 +13,18 @@ internal interface IEpochData<out TBatch>
     /// <summary>Number of training samples in this epoch.</summary>
     long SampleCount { get; }
 
-    /// <summary>The samples [start, start + count) of this epoch as a batch.</summary>
+    /// <summary>The samples [start, start + count) of this epoch as a batch; always inside the chunk prepared last.</summary>
     TBatch Slice(long start, long count);
+
+    /// <summary>
+    /// Samples per chunk. The core asks for one chunk at a time (<see cref="PrepareChunk"/>) and disposes the chunk's
+    /// tensors before the next, so an epoch's working memory follows the chunk, not the epoch (e.g. negatives are drawn
+    /// per chunk). Default: the whole epoch is one chunk.
+    /// </summary>
+    long ChunkSampleCount => SampleCount;
+
+    /// <summary>Materialises samples [start, start + count); tensors it creates belong to the caller's dispose scope.</summary>
+    void PrepareChunk(long start, long count) { }
 }
 
 /// <summary>Supplies shuffled (and, where the model needs it, freshly negative-sampled) training data per epoch.</summary>
@@ -51,6 +61,18 @@ internal sealed class ValidationMetric
 /// </summary>
 internal static class TrainingCore
 {
+    /// <summary>
+    /// Steps between forced gen-0 collections. TorchSharp turns each numeric argument of a tensor call (the optimizer's
+    /// betas and learning rate, the implicit alpha of a + b, dropout rates) into a native Scalar that only the
+    /// finalizer frees. .NET sees none of that memory and rarely collects, so these small blocks pile up among
+    /// libtorch's large activation buffers in glibc's heap and keep freed buffers from being reused. Measured on frappe
+    /// (AFM, 64 factors, batch 512, one thread): the process grew by ~8 MB per step without collections and stayed flat
+    /// with a gen-0 collection every 32 steps, which also made steps faster (fewer page faults); the frappe benchmark's
+    /// peak went from 8.7 GB to 1.0 GB. Collected here, on the training thread between steps, where no native call is
+    /// in flight; a gen-0 collection costs well under a millisecond.
+    /// </summary>
+    internal const int StepsPerCollection = 32;
+
     public static TrainingReport Train<TBatch>(IHost host, ITrainingObjective<TBatch> objective, IBatchSource<TBatch> source,
         DeepRecTrainerOptionsBase options, Device device, ValidationMetric? validation)
         => Train(host, objective, source, options, device, validation, null, out _);
@@ -85,7 +107,7 @@ internal static class TrainingCore
         using var ch = host.Start("Training");
         if (initialState != null)
         {
-            bool resumed = optimizer is FlatAdam adam && adam.TryImportState(initialState);
+            bool resumed = optimizer is IAdamState adam && adam.TryImportState(initialState);
             ch.Info(MessageSensitivity.None, "{0}", resumed
                 ? $"Resuming Adam from step {initialState.Step}."
                 : "The saved optimizer state does not fit this run (other optimizer or changed vocabulary); the optimizer starts afresh.");
@@ -93,6 +115,7 @@ internal static class TrainingCore
         using var progress = host.StartProgressChannel("Training");
 
         var epochs = new List<EpochReport>();
+        long steps = 0;
         int currentEpoch = 0;
         double currentLoss = double.NaN;
         progress.SetHeader(new ProgressHeader(new[] { "Loss" }, new[] { "Epoch" }), e =>
@@ -123,19 +146,29 @@ internal static class TrainingCore
                     if (samples == 0) throw new InvalidOperationException("The training data produced no samples for an epoch.");
                     double lossSum = 0;
                     using var lossOnDevice = device.type == DeviceType.CPU ? null : zeros(1, dtype: float32, device: device);
-                    for (long start = 0; start < samples; start += options.BatchSize)
+                    long chunkSize = Math.Max(1, data.ChunkSampleCount);
+                    for (long chunkStart = 0; chunkStart < samples; chunkStart += chunkSize)
                     {
-                        options.CancellationToken.ThrowIfCancellationRequested();
-                        using var stepScope = NewDisposeScope();
-                        long count = Math.Min(options.BatchSize, samples - start);
-                        var loss = objective.ComputeLoss(data.Slice(start, count));
-                        optimizer.ZeroGrad();
-                        loss.backward();
-                        optimizer.Step();
-                        // On the CPU one scalar read per step is the cheapest; on a GPU it would synchronise every step,
-                        // so there the sum stays on the device.
-                        if (lossOnDevice is null) lossSum += loss.item<float>() * (double)count;
-                        else lossOnDevice.add_(loss.detach(), alpha: count);
+                        using var chunkScope = NewDisposeScope();
+                        long chunkEnd = Math.Min(samples, chunkStart + chunkSize);
+                        var chunkWatch = Stopwatch.StartNew();
+                        data.PrepareChunk(chunkStart, chunkEnd - chunkStart);
+                        dataSeconds += chunkWatch.Elapsed.TotalSeconds;
+                        for (long start = chunkStart; start < chunkEnd; start += options.BatchSize)
+                        {
+                            options.CancellationToken.ThrowIfCancellationRequested();
+                            using var stepScope = NewDisposeScope();
+                            long count = Math.Min(options.BatchSize, chunkEnd - start);
+                            optimizer.ZeroGrad();
+                            var loss = objective.ComputeLoss(data.Slice(start, count));
+                            loss.backward();
+                            optimizer.Step();
+                            // On the CPU one scalar read per step is the cheapest; on a GPU it would synchronise every
+                            // step, so there the sum stays on the device.
+                            if (lossOnDevice is null) lossSum += loss.item<float>() * (double)count;
+                            else lossOnDevice.add_(loss.detach(), alpha: count);
+                            if (++steps % StepsPerCollection == 0) GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+                        }
                     }
                     meanLoss = (lossOnDevice is null ? lossSum : lossOnDevice.item<float>()) / samples;
                 }
@@ -185,7 +218,7 @@ internal static class TrainingCore
             if (best != null) foreach (var t in best.Values) t.Dispose();
             module.eval();
         }
-        if (optimizer is FlatAdam trained) finalState = trained.ExportState();
+        if (optimizer is IAdamState trained) finalState = trained.ExportState();
         return new TrainingReport(epochs, validation?.Name, bestEpoch == 0 ? null : bestEpoch, total.Elapsed.TotalSeconds);
     }
 

@@ -5,6 +5,7 @@ using MLNet.DeepRec.Models;
 using MLNet.DeepRec.Onnx;
 using MLNet.DeepRec.Serving;
 using MLNet.DeepRec.Trainers;
+using MLNet.DeepRec.Training;
 using NUnit.Framework;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -19,15 +20,15 @@ namespace MLNet.DeepRec.Tests.DocSamples.AddAModel;
 // <doc:architecture-add-module>
 internal sealed class DotModule : CollaborativeModule
 {
-    private readonly Embedding user_embedding;
-    private readonly Embedding item_embedding;
+    private readonly EmbeddingTable user_embedding;
+    private readonly EmbeddingTable item_embedding;
     private readonly Parameter bias;
 
     public DotModule(int userCount, int itemCount, int factors) : base("Dot", userCount, itemCount)
     {
         Factors = factors;
-        user_embedding = KeyEmbedding(userCount, factors, std: 0.1);   // count + 1 rows: row 0 is key 0, "unknown"
-        item_embedding = KeyEmbedding(itemCount, factors, std: 0.1);
+        user_embedding = UserTable(userCount, factors, std: 0.1);   // count + 1 rows: row 0 is key 0, "unknown"
+        item_embedding = ItemTable(itemCount, factors, std: 0.1);
         bias = nn.Parameter(zeros(1));
         RegisterComponents();
     }
@@ -45,8 +46,8 @@ internal sealed class DotModule : CollaborativeModule
     // The same computation as ONNX nodes; the keys arrive as int64 [N], already mapped into the trained range.
     public override string ExportOnnx(OnnxGraphBuilder g, string users, string items)
     {
-        string p = g.Gather(Weights(g, "dot.user_embedding", user_embedding.weight!), users);
-        string q = g.Gather(Weights(g, "dot.item_embedding", item_embedding.weight!), items);
+        string p = g.Gather(Weights(g, "dot.user_embedding", user_embedding.Weight), users);
+        string q = g.Gather(Weights(g, "dot.item_embedding", item_embedding.Weight), items);
         return g.Add(g.ReduceSum(g.Mul(p, q), new long[] { 1 }, keepDims: false), Weights(g, "dot.bias", bias));
     }
 

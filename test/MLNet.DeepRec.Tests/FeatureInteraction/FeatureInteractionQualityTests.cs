@@ -105,8 +105,8 @@ public class FeatureInteractionQualityTests
         frozen.Optimizer = DeepRecOptimizer.Sgd; frozen.LearningRate = 1e-12;
         using (var copy = trainers.Afm(frozen).Fit(D.Train))
         {
-            using var a = copy.Module.FeatureEmbedding.weight!.detach().cpu();
-            using var b = fm.Module.FeatureEmbedding.weight!.detach().cpu();
+            using var a = copy.Module.FeatureEmbedding.Weight.detach().cpu();
+            using var b = fm.Module.FeatureEmbedding.Weight.detach().cpu();
             Assert.That(a.allclose(b, rtol: 0, atol: 1e-6), Is.True, "embeddings copied");
             Assert.That(copy.Module.ParameterCount, Is.Not.EqualTo(fm.Module.ParameterCount), "the rest of the network is AFM's own");
         }

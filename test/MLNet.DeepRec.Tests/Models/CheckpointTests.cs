@@ -130,7 +130,7 @@ public class CheckpointTests
         ExpectInvalid("mlnet.ckpt", File.ReadAllBytes(mlnetZip), "manifest.json");
 
         // Another format version, and corrupted weights.
-        ExpectInvalid("v2.ckpt", Rewrite(bytes, "manifest.json", s => s.Replace("\"FormatVersion\":1", "\"FormatVersion\":2")), "format version 2");
+        ExpectInvalid("v3.ckpt", Rewrite(bytes, "manifest.json", s => s.Replace("\"FormatVersion\":2", "\"FormatVersion\":3")), "format version 3");
         ExpectInvalid("kind.ckpt", Rewrite(bytes, "manifest.json", s => s.Replace("\"ModelKind\":\"NeuMF\"", "\"ModelKind\":\"Transformer\"")), "Unknown model kind");
         ExpectInvalid("weights.ckpt", RewriteBytes(bytes, "weights.bin", w => w[..(w.Length - 100)]), "truncated");
     }
