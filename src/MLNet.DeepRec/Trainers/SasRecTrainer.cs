@@ -168,8 +168,10 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         var device = DeviceSelector.Select(Context, ch);
         random.manual_seed(o.Seed);
         var module = new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate);
-        // A full softmax reads every item row in every step: a row-wise update would save nothing there.
-        module.ItemTable.PreferDense = o.Loss == SasRecLoss.CrossEntropy;
+        // A full softmax reads every item row in every step, and so does any step whose lookups (inputs, targets and
+        // sampled negatives) outnumber the items: a row-wise update would save nothing there.
+        long lookupsPerStep = (long)o.BatchSize * l * 2 + (o.Loss == SasRecLoss.SampledSoftmax ? (long)o.BatchSize * o.NegativeCount : (long)o.BatchSize * l);
+        module.ItemTable.PreferDense = o.Loss == SasRecLoss.CrossEntropy || lookupsPerStep >= itemCount;
         module.to(device);
         var seen = new UserItemSet(pairUsers, pairItems, userCount, itemCount);
         var trainHistories = sequences.PaddedTails(l);

@@ -15,10 +15,10 @@ public enum DeepRecOptimizer
 public enum EmbeddingUpdateMode
 {
     /// <summary>
-    /// Sparse (row-wise) updates when the model's user, item and feature tables together hold at least about two million
+    /// Sparse (row-wise) updates when the model's user, item and feature tables together hold at least about a million
     /// values (rows × width: ML-20M-sized MF has 10 million), so that a step costs the same whatever the catalogue size;
     /// exact dense updates for smaller models, where a dense step is as cheap, and for tables every step reads whole
-    /// (SASRec's item table under the full cross-entropy loss). The default.
+    /// (SASRec's item table under the full cross-entropy loss, or when a step's lookups outnumber the items). The default.
     /// </summary>
     Auto,
     /// <summary>

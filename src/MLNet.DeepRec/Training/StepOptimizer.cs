@@ -27,13 +27,13 @@ internal static class StepOptimizer
 {
     /// <summary>
     /// Under <see cref="EmbeddingUpdateMode.Auto"/> a model's user, item and feature tables are updated row-wise when
-    /// together they hold at least this many values (rows × width, 8 MB of floats), densely otherwise. Measured on the
-    /// 2-core benchmark machine (docs/benchmarks.md, scale section): at ML-100K and frappe sizes (0.2–0.4M values) the
-    /// fused dense Adam and the row-wise kernel cost about the same per step, so small models keep exact dense Adam;
-    /// from a few million values a dense step costs O(catalogue) (≈110 ms per MF step at ML-20M size, against
-    /// ≈1.3 ms row-wise). One decision for all the model's tables: a half-dense model pays for its dense tables.
+    /// together they hold at least this many values (rows × width, 4 MB of floats), densely otherwise. Measured on the
+    /// 2-core benchmark machine (docs/benchmarks.md, scale section): at ML-100K size (0.17M values) the fused dense Adam
+    /// and the row-wise kernel cost about the same per step (≈0.9 ms for MF at batch 1024), so small models keep exact
+    /// dense Adam; at 2M values a dense MF step already costs ≈5 ms against ≈1.2 ms row-wise, and at ML-20M size
+    /// ≈110 ms against ≈1.3 ms. One decision for all the model's tables: a half-dense model pays for its dense tables.
     /// </summary>
-    internal const long AutoSparseThreshold = 2L << 20;
+    internal const long AutoSparseThreshold = 1L << 20;
 
     /// <summary>
     /// The optimizer for <paramref name="module"/>: embedding tables chosen by <see cref="DeepRecTrainerOptionsBase.EmbeddingUpdates"/>

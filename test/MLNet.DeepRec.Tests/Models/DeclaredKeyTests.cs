@@ -137,3 +137,40 @@ public class DeclaredKeyTests
             .ToDictionary(kv => kv[0], kv => double.Parse(kv[1], CultureInfo.InvariantCulture));
     }
 }
+
+/// <summary><c>Recommend</c> over a wide catalogue (the two-stage top-k over item slices) equals a brute-force ranking.</summary>
+public class WideCatalogueRecommendTests
+{
+    private sealed class Row
+    {
+        [KeyType(20_000)] public uint UserId { get; set; }
+        [KeyType(20_000)] public uint ItemId { get; set; }
+    }
+
+    [Test]
+    public void RecommendEqualsBruteForceTopKOverTwentyThousandItems()
+    {
+        var ml = new MLContext(0);
+        var random = new Random(5);
+        // 20,000 items, each seen at least once (so every declared item has a row), 300 users.
+        var rows = Enumerable.Range(0, 20_000).Select(i => new Row { UserId = (uint)random.Next(0, 300), ItemId = (uint)i })
+            .Concat(Enumerable.Range(0, 3_000).Select(_ => new Row { UserId = (uint)random.Next(0, 300), ItemId = (uint)random.Next(0, 2_000) }))
+            .ToArray();
+        using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { NumberOfEpochs = 2, Seed = 1, Factors = 8 })
+            .Fit(ml.Data.LoadFromEnumerable(rows));
+        Assert.That(model.TrainedItemCount, Is.EqualTo(20_000));
+        uint[] users = { 1, 2, 17, 150, 299 };
+        foreach (bool excludeSeen in new[] { false, true })
+        {
+            var lists = model.Recommend(users, 10, excludeSeen);
+            for (int n = 0; n < users.Length; n++)
+            {
+                var all = model.ScoreAllItems(new[] { (int)users[n] });
+                var seen = excludeSeen ? model.Seen.ItemsOf(model.UserKeys.ToRow((int)users[n])).ToArray().Select(r => model.ItemKeys.ToKey(r)).ToHashSet() : new HashSet<int>();
+                var expected = Enumerable.Range(1, all.Length).Where(key => !seen.Contains(key)).OrderByDescending(key => all[key - 1]).Take(10).ToArray();
+                Assert.That(lists[n].Select(r => r.Score), Is.EqualTo(expected.Select(key => all[key - 1])).Within(1e-5), $"user {users[n]}, excludeSeen {excludeSeen}");
+                Assert.That(lists[n].Select(r => (int)r.ItemKey), Is.EquivalentTo(expected), $"user {users[n]}, excludeSeen {excludeSeen}");
+            }
+        }
+    }
+}
