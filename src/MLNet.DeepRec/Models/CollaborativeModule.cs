@@ -54,6 +54,17 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
 
     /// <summary>Logits of the items first..first + count − 1 for each user: int64 [b] → [b, count]. Override with
     /// something faster than the pairwise expansion where the model allows (MF: one matrix product).</summary>
+    /// <summary>
+    /// For ranking items within each user: scores of items first..first + count − 1 ([b, count]) such that adding
+    /// <paramref name="rowOffset"/> ([b, 1], when not null) gives <see cref="ScoreItemRange"/>. A per-user constant does
+    /// not change a user's ranking, so top-k adds it to the k winners only. Default: the full scores, no offset.
+    /// </summary>
+    public virtual Tensor RankingScores(Tensor users, long first, long count, out Tensor? rowOffset)
+    {
+        rowOffset = null;
+        return ScoreItemRange(users, first, count);
+    }
+
     public virtual Tensor ScoreItemRange(Tensor users, long first, long count)
     {
         long b = users.shape[0];

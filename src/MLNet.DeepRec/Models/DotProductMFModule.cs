@@ -48,6 +48,15 @@ internal sealed class DotProductMFModule : CollaborativeModule
     }
 
     /// <summary>One matrix product instead of b × ItemCount pair lookups.</summary>
+    /// <summary>p_u · q_i + b_i in one matrix product with the item biases as its initial value (addmm); the user bias
+    /// and global bias, constant per user, are the row offset.</summary>
+    public override Tensor RankingScores(Tensor users, long first, long count, out Tensor? rowOffset)
+    {
+        var bi = ItemBias.Weight.narrow(0, first, count).t();                        // [1, count]
+        rowOffset = UserBias.call(users) + GlobalBias;                               // [b, 1]
+        return addmm(bi, UserEmbedding.call(users), ItemEmbedding.Weight.narrow(0, first, count).t(), 1, 1);
+    }
+
     public override Tensor ScoreItemRange(Tensor users, long first, long count)
     {
         var q = ItemEmbedding.Weight.narrow(0, first, count);

@@ -157,8 +157,9 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
 
         var results = new IReadOnlyList<Recommendation>[userKeys.Count];
         int items = TrainedItemCount;
-        // About 8M scores per slice (32 MB): wide slices for small catalogues, many users per pass for large ones.
-        const long ScoresPerSlice = 1L << 23;
+        // About 2M scores per slice (8 MB, within the last-level cache, so the top-k pass reads what the matrix product
+        // just wrote): wide slices for small catalogues, many users per pass for large ones.
+        const long ScoresPerSlice = 1L << 21;
         int usersPerBatch = 256;
         long slice = Math.Max(1024, Math.Min(items, ScoresPerSlice / usersPerBatch));
         using var _ = no_grad();
@@ -187,7 +188,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
             {
                 using var sliceScope = NewDisposeScope();
                 long width = Math.Min(slice, items - first + 1);
-                var scores = _module.ScoreItemRange(u, first, width).to(float32);
+                var scores = _module.RankingScores(u, first, width, out var offset).to(float32);
                 if (keep is not null)
                     scores = scores.masked_fill(keep.narrow(0, first, width).logical_not().unsqueeze(0), float.NegativeInfinity);
                 if (seenCols is not null)
@@ -197,6 +198,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
                         scores.index_put_(float.NegativeInfinity, seenRows!.masked_select(inSlice), seenCols.masked_select(inSlice) - first);
                 }
                 var (values, positions) = TopK(scores, (int)Math.Min(k, width));
+                if (offset is not null) values = values + offset.to(float32);
                 var rows = positions + first;
                 if (bestValues is not null)
                 {
@@ -243,7 +245,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     private static (Tensor Values, Tensor Positions) TopK(Tensor scores, int k)
     {
         long b = scores.shape[0], w = scores.shape[1];
-        if (w < 16L * k * TopKBlock) return scores.topk(k, dim: 1);
+        if (w < 4L * k * TopKBlock) return scores.topk(k, dim: 1);
         long blocks = w / TopKBlock, whole = blocks * TopKBlock;
         var blocked = (whole == w ? scores : scores.narrow(1, 0, whole)).view(b, blocks, TopKBlock);
         var (_, bestBlocks) = blocked.amax(new long[] { 2 }).topk(k, dim: 1);                       // [b, k]
