@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNet.DeepRec.IO;
 
 namespace MLNet.DeepRec.Serving;
 
@@ -40,6 +41,13 @@ public static class DeepRecServing
     /// <see cref="MLContext.FallbackToCpu"/> is true. This method honours <see cref="MLContext.FallbackToCpu"/>: it logs a
     /// warning through <paramref name="mlContext"/> and loads the model for the CPU; without it, it throws
     /// <see cref="InvalidOperationException"/> explaining both ways out.
+    /// <para>
+    /// Temporary files: ML.NET writes each ONNX model in the zip to a temporary file that ONNX Runtime loads. For the
+    /// duration of this call the context's <see cref="MLContext.TempFilePath"/> points at a private folder of this library
+    /// (mode 0700 on Unix), so those files are readable by this user only, deleted when the returned model is disposed,
+    /// at the latest when the process exits (or, after a crash, by the next process that uses the library), and deleted at
+    /// once when the load fails. Do not change <see cref="MLContext.TempFilePath"/> from another thread during the call.
+    /// </para>
     /// </remarks>
     /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is not a loadable ML.NET model.</exception>
@@ -54,10 +62,20 @@ public static class DeepRecServing
             throw new FileNotFoundException($"The model file '{fullPath}' does not exist.", fullPath);
         RegisterForLoading(mlContext);
         long length = new FileInfo(fullPath).Length;
+        // ML.NET's loader writes each ONNX model of the zip to a file in the context's TempFilePath (world-readable, and
+        // deleted only when the model is disposed) and unpacks into ml_dotnet_* folders there (left behind when a load
+        // fails). Pointing the context at a private folder of this load for the duration of the call makes those files
+        // private, removed with the process's temp folder at exit, and removed at once when the load fails.
+        string loadFolder = PrivateTempFiles.CreateFolder(mlContext.TempFilePath);
+        string previousTempPath = mlContext.TempFilePath;
+        bool loaded = false;
         try
         {
+            mlContext.TempFilePath = loadFolder;
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
-            return mlContext.Model.Load(stream, out inputSchema);
+            ITransformer model = mlContext.Model.Load(stream, out inputSchema);
+            loaded = true;
+            return model;
         }
         catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException or UnauthorizedAccessException))
         {
@@ -86,6 +104,11 @@ public static class DeepRecServing
                 $"'{fullPath}' ({length:N0} bytes) could not be loaded as an ML.NET model: the file is truncated, corrupted, " +
                 $"not a model zip, or needs a component this process cannot load. {cause.GetType().Name}: {cause.Message}", e);
         }
+        finally
+        {
+            mlContext.TempFilePath = previousTempPath;
+            if (!loaded) PrivateTempFiles.TryDeleteFolder(loadFolder);
+        }
     }
 
     /// <summary>Loads a model saved with <c>mlContext.Model.Save</c>; see <see cref="LoadModel(MLContext, string, out DataViewSchema)"/>.</summary>
@@ -95,4 +118,23 @@ public static class DeepRecServing
     /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is not a loadable ML.NET model.</exception>
     public static ITransformer LoadModel(MLContext mlContext, string path) => LoadModel(mlContext, path, out _);
+
+    /// <summary>
+    /// Saves <paramref name="model"/> with <c>mlContext.Model.Save</c>, atomically: the zip is written to a temporary file
+    /// next to <paramref name="path"/>, flushed, and renamed over it only when complete. A failure part-way (a component
+    /// that cannot be saved, a full disk, a killed process) leaves the previous file at <paramref name="path"/> intact and no
+    /// partial file behind, whereas <c>mlContext.Model.Save(model, schema, path)</c> truncates the target first.
+    /// </summary>
+    /// <param name="mlContext">The context to save with.</param>
+    /// <param name="model">The model (any ML.NET transformer, e.g. a pipeline ending in a DeepRec transformer).</param>
+    /// <param name="inputSchema">The schema of the data the model takes (usually the training data's).</param>
+    /// <param name="path">The model zip to write; its folder must exist.</param>
+    /// <exception cref="IOException">The file cannot be written; the previous file is unchanged.</exception>
+    public static void SaveModel(MLContext mlContext, ITransformer model, DataViewSchema? inputSchema, string path)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        AtomicFile.Write(path, stream => mlContext.Model.Save(model, inputSchema, stream));
+    }
 }

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using MLNet.DeepRec.IO;
 using MLNet.DeepRec.Onnx;
 
 namespace MLNet.DeepRec.Serving;
@@ -29,6 +30,10 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
 {
     private readonly byte[] _onnxModel;
     private readonly TransformerChain<ITransformer> _inner;
+    // ONNX Runtime loads the model from a file, and ML.NET reads that file again whenever the chain is saved, so the file
+    // lives as long as this transformer: private (0600, in a 0700 folder), deleted by Dispose, at the latest at exit.
+    private readonly string _onnxFile;
+    private int _disposed;
 
     /// <summary>Builds the inner ML.NET chain over <paramref name="onnxModel"/>.</summary>
     /// <param name="mlContext">The ML.NET context (its GPU settings choose the ONNX Runtime device).</param>
@@ -77,7 +82,16 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         MLContext = mlContext;
         ScoreKind = kind;
         IDataView source = schemaSource ?? new EmptyDataView(SchemaFromSignature(summary, onnxInputToColumn));
-        _inner = BuildChain(mlContext, _onnxModel, summary, onnxInputToColumn, kind, source, extra);
+        _onnxFile = PrivateTempFiles.Write(mlContext.TempFilePath, _onnxModel, ".onnx");
+        try
+        {
+            _inner = BuildChain(mlContext, _onnxFile, summary, onnxInputToColumn, kind, source, extra);
+        }
+        catch
+        {
+            PrivateTempFiles.TryDelete(_onnxFile);
+            throw;
+        }
     }
 
     /// <summary>The ML.NET context this transformer was built with.</summary>
@@ -93,10 +107,12 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     public TransformerChain<ITransformer> InnerChain => _inner;
 
     /// <summary>Writes the ONNX model to <paramref name="path"/> (for ONNX Runtime, Netron, other languages).</summary>
+    /// <remarks>The file is written atomically: a failure part-way leaves a previous file at <paramref name="path"/> intact.</remarks>
+    /// <exception cref="IOException">The file cannot be written.</exception>
     public void ExportOnnx(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        File.WriteAllBytes(path, _onnxModel);
+        AtomicFile.WriteAllBytes(path, _onnxModel);
     }
 
     /// <inheritdoc/>
@@ -114,7 +130,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <summary>Saves the inner ML.NET chain: loading the result gives that chain back.</summary>
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_inner).Save(ctx);
 
-    /// <summary>Releases the ONNX Runtime session held by the inner chain.</summary>
+    /// <summary>Releases the ONNX Runtime session held by the inner chain and deletes the chain's temporary ONNX file.</summary>
     public void Dispose()
     {
         Dispose(true);
@@ -125,7 +141,9 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <param name="disposing">True when called from <see cref="Dispose()"/>.</param>
     protected virtual void Dispose(bool disposing)
     {
-        if (disposing) _inner.Dispose();
+        if (!disposing || Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _inner.Dispose();           // closes ONNX Runtime's session and ML.NET's handle on the file first
+        PrivateTempFiles.TryDelete(_onnxFile);
     }
 
     /// <summary>
@@ -133,12 +151,12 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// expects; the CPU build of ONNX Runtime has no CUDA entry point at all (EntryPointNotFoundException), so that
     /// case is handled here the way <see cref="MLContext.FallbackToCpu"/> promises.
     /// </summary>
-    private static IEstimator<ITransformer> ApplyOnnxModel(MLContext ml, string[] outputs, string[] inputs, byte[] model)
+    private static IEstimator<ITransformer> ApplyOnnxModel(MLContext ml, string[] outputs, string[] inputs, string modelFile)
     {
         try
         {
-            return ml.Transforms.ApplyOnnxModel(outputs, inputs, new MemoryStream(model, writable: false),
-                gpuDeviceId: ml.GpuDeviceId, fallbackToCpu: ml.FallbackToCpu);
+            // The file overload: ML.NET's stream overload copies the model to a world-readable temp file it never deletes.
+            return ml.Transforms.ApplyOnnxModel(outputs, inputs, modelFile, gpuDeviceId: ml.GpuDeviceId, fallbackToCpu: ml.FallbackToCpu);
         }
         catch (Exception e) when (ml.GpuDeviceId != null && ml.FallbackToCpu && e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
@@ -149,7 +167,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
             // ML.NET substitutes the context's own GpuDeviceId for a null argument, so the CPU session is made through a
             // context that asks for no GPU.
             var cpuContext = new MLContext();
-            return cpuContext.Transforms.ApplyOnnxModel(outputs, inputs, new MemoryStream(model, writable: false), gpuDeviceId: null, fallbackToCpu: true);
+            return cpuContext.Transforms.ApplyOnnxModel(outputs, inputs, modelFile, gpuDeviceId: null, fallbackToCpu: true);
         }
     }
 
@@ -205,7 +223,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         return builder.ToSchema();
     }
 
-    private static TransformerChain<ITransformer> BuildChain(MLContext ml, byte[] model, OnnxModelSummary summary,
+    private static TransformerChain<ITransformer> BuildChain(MLContext ml, string modelFile, OnnxModelSummary summary,
         IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind, IDataView source, string[] extraOutputs)
     {
         var transformers = new List<ITransformer>();
@@ -232,30 +250,40 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
                     $"named '{onnxInput}': rename the graph input or feed it from that column.", nameof(map));
             copies.Add(new InputOutputColumnPair(onnxInput, column));
         }
-        foreach (InputOutputColumnPair copy in copies)
-            Add(ml.Transforms.CopyColumns(copy.OutputColumnName, copy.InputColumnName));
-
-        string[] outputs = kind == DeepRecScoreKind.Regression
-            ? [DeepRecColumns.Score]
-            : [DeepRecColumns.Score, DeepRecColumns.Probability];
-        Add(ApplyOnnxModel(ml, [.. outputs, .. extraOutputs], onnxInputs, model));
-
-        switch (kind)
+        try
         {
-            case DeepRecScoreKind.Regression:
-                Add(ml.Transforms.CustomMapping<DeepRecVectorScore, DeepRecScalarScore>(DeepRecRegressionMapping.Map, DeepRecRegressionMapping.ContractName));
-                break;
-            case DeepRecScoreKind.Ranking:
-                Add(ml.Transforms.CustomMapping<DeepRecVectorScoreProbability, DeepRecScalarScoreProbability>(DeepRecRankingMapping.Map, DeepRecRankingMapping.ContractName));
-                break;
-            case DeepRecScoreKind.BinaryClassification:
-                Add(ml.Transforms.CustomMapping<DeepRecVectorScoreProbability, DeepRecScalarBinary>(DeepRecBinaryClassificationMapping.Map, DeepRecBinaryClassificationMapping.ContractName));
-                break;
-            default:
-                throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+            foreach (InputOutputColumnPair copy in copies)
+                Add(ml.Transforms.CopyColumns(copy.OutputColumnName, copy.InputColumnName));
+
+            string[] outputs = kind == DeepRecScoreKind.Regression
+                ? [DeepRecColumns.Score]
+                : [DeepRecColumns.Score, DeepRecColumns.Probability];
+            Add(ApplyOnnxModel(ml, [.. outputs, .. extraOutputs], onnxInputs, modelFile));
+
+            switch (kind)
+            {
+                case DeepRecScoreKind.Regression:
+                    Add(ml.Transforms.CustomMapping<DeepRecVectorScore, DeepRecScalarScore>(DeepRecRegressionMapping.Map, DeepRecRegressionMapping.ContractName));
+                    break;
+                case DeepRecScoreKind.Ranking:
+                    Add(ml.Transforms.CustomMapping<DeepRecVectorScoreProbability, DeepRecScalarScoreProbability>(DeepRecRankingMapping.Map, DeepRecRankingMapping.ContractName));
+                    break;
+                case DeepRecScoreKind.BinaryClassification:
+                    Add(ml.Transforms.CustomMapping<DeepRecVectorScoreProbability, DeepRecScalarBinary>(DeepRecBinaryClassificationMapping.Map, DeepRecBinaryClassificationMapping.ContractName));
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
+            }
+            if (copies.Count > 0)
+                Add(ml.Transforms.DropColumns(copies.Select(c => c.OutputColumnName).ToArray()));
         }
-        if (copies.Count > 0)
-            Add(ml.Transforms.DropColumns(copies.Select(c => c.OutputColumnName).ToArray()));
+        catch
+        {
+            // The ONNX session (and its handle on the model file) must not outlive a chain that was never returned.
+            foreach (ITransformer t in transformers)
+                (t as IDisposable)?.Dispose();
+            throw;
+        }
         return new TransformerChain<ITransformer>([.. transformers]);
     }
 }

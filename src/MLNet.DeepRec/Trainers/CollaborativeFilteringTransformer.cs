@@ -281,7 +281,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     public void ExportTopKOnnx(string path, int k, bool withSeenItems = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        File.WriteAllBytes(path, BuildTopKOnnx(k, withSeenItems));
+        IO.AtomicFile.WriteAllBytes(path, BuildTopKOnnx(k, withSeenItems));
     }
 
     internal byte[] BuildTopKOnnx(int k, bool withSeenItems)

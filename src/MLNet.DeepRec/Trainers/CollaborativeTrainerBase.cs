@@ -90,6 +90,7 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
     public override CollaborativeFilteringTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
+        NativeRuntimes.EnsureForTraining();
         var host = ((IHostEnvironment)Context).Register(Name);
         var o = TrainerOptions;
         var train = KeyedInteractions.FromDataView(trainData, o.UserIdColumnName, o.ItemIdColumnName, o.LabelColumnName);

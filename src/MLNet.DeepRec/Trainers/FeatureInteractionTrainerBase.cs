@@ -112,6 +112,7 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
     public override TTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
+        NativeRuntimes.EnsureForTraining();
         var o = TrainerOptions;
         var host = ((IHostEnvironment)Context).Register(Name);
         FieldFeatureData? train = FieldFeatureReader.Read(trainData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, null);

@@ -141,6 +141,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
     public override SasRecTransformer Fit(IDataView trainData, IDataView? validationData)
     {
         ArgumentNullException.ThrowIfNull(trainData);
+        NativeRuntimes.EnsureForTraining();
         var o = TrainerOptions;
         var host = ((IHostEnvironment)Context).Register("SASRec");
         var sequences = UserSequences.FromDataViews(new[] { trainData }, o.UserIdColumnName, o.ItemIdColumnName, o.TimestampColumnName);

@@ -28,6 +28,11 @@ internal static class ExampleProcess
 
     /// <summary>Runs <paramref name="dll"/> with <paramref name="arguments"/>; fails the test if it runs longer than <paramref name="timeout"/>.</summary>
     public static (int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed) Run(string dll, IEnumerable<string> arguments, TimeSpan timeout)
+        => Run(dll, arguments, timeout, environment: null);
+
+    /// <summary>Runs <paramref name="dll"/> with <paramref name="arguments"/> and extra <paramref name="environment"/> variables.</summary>
+    public static (int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed) Run(string dll, IEnumerable<string> arguments, TimeSpan timeout,
+        IReadOnlyDictionary<string, string>? environment)
     {
         var start = new ProcessStartInfo(DotnetHost())
         {
@@ -35,6 +40,8 @@ internal static class ExampleProcess
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+            start.Environment[name] = value;
         start.ArgumentList.Add(dll);
         foreach (string a in arguments) start.ArgumentList.Add(a);
         var watch = Stopwatch.StartNew();
