@@ -20,10 +20,12 @@ switch (probe)
         return DeclaredKeys(int.Parse(args[1], CultureInfo.InvariantCulture), args[2]);
     case "fit-tiny":
         return RuntimeProbes.FitTiny();
+    case "train-gpu":
+        return RuntimeProbes.TrainOnGpu();
     case "litter":
         return RuntimeProbes.Litter(args[1], kill: args.Length > 2 && args[2] == "kill");
     default:
-        Console.Error.WriteLine("usage: MLNet.DeepRec.Probes baseline | declared-keys ROWS MODEL_PATH | fit-tiny | litter MODEL_PATH [kill]");
+        Console.Error.WriteLine("usage: MLNet.DeepRec.Probes baseline | declared-keys ROWS MODEL_PATH | fit-tiny | train-gpu | litter MODEL_PATH [kill]");
         return 2;
 }
 

@@ -64,6 +64,49 @@ internal static class RuntimeProbes
         return 0;
     }
 
+    /// <summary>
+    /// Trains MF and NeuMF on CUDA device 0 with no CPU fallback, then scores through ONNX Runtime: what build/gpu-check.sh
+    /// runs when this program was built against a CUDA build of libtorch. Exit code 3 when libtorch has no CUDA here.
+    /// </summary>
+    public static int TrainOnGpu()
+    {
+        bool cuda = TorchSharp.torch.cuda.is_available();
+        Console.WriteLine($"cuda_available={cuda} cuda_devices={(cuda ? TorchSharp.torch.cuda.device_count() : 0)}");
+        if (!cuda)
+        {
+            Console.WriteLine("result=no-cuda");
+            return 3;
+        }
+        // FallbackToCpu also governs ONNX scoring, which may stay on the CPU (ONNX Runtime's CUDA build needs CUDA 13,
+        // libtorch's is CUDA 12.8); that training ran on the GPU is checked by the absence of the training fallback warning.
+        var ml = new MLContext(0) { GpuDeviceId = 0, FallbackToCpu = true };
+        var log = new List<string>();
+        var warnings = new List<string>();
+        ml.Log += (_, e) =>
+        {
+            if (e.Message.Contains("Epoch ", StringComparison.Ordinal)) lock (log) log.Add(e.Message);
+            if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Warning) lock (warnings) warnings.Add(e.Message);
+        };
+        IDataView data = TinyData(ml);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using var mf = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        {
+            UserIdColumnName = nameof(KeyRow.UserId), ItemIdColumnName = nameof(KeyRow.ItemId), NumberOfEpochs = 3, Seed = 1,
+        }).Fit(data);
+        using var neumf = ml.DeepRec().Trainers.NeuMF(new NeuMFTrainer.Options
+        {
+            UserIdColumnName = nameof(KeyRow.UserId), ItemIdColumnName = nameof(KeyRow.ItemId), NumberOfEpochs = 3, Seed = 1,
+        }).Fit(data);
+        float mfScore = mf.Transform(data).GetColumn<float>("Score").First();
+        float neumfScore = neumf.Transform(data).GetColumn<float>("Score").First();
+        foreach (string line in log) Console.WriteLine("log: " + line);
+        foreach (string line in warnings) Console.WriteLine("warning: " + line);
+        bool trainedOnGpu = !warnings.Any(w => w.Contains("training on the CPU", StringComparison.Ordinal));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"result=trained trained_on_gpu={trainedOnGpu} seconds={watch.Elapsed.TotalSeconds:F1} mf_score={mfScore} neumf_score={neumfScore} epochs_logged={log.Count}"));
+        return trainedOnGpu && float.IsFinite(mfScore) && float.IsFinite(neumfScore) && log.Count == 6 ? 0 : 1;
+    }
+
     private static IDataView TinyData(MLContext ml)
     {
         var random = new Random(3);

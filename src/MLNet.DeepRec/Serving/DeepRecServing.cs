@@ -36,10 +36,11 @@ public static class DeepRecServing
     /// <param name="inputSchema">The schema the model was saved with (the columns the model expects).</param>
     /// <returns>The loaded model (for a DeepRec model, a <see cref="TransformerChain{TLastTransformer}"/> scored by ONNX Runtime).</returns>
     /// <remarks>
-    /// When <see cref="MLContext.GpuDeviceId"/> is set but ONNX Runtime has no CUDA support (the CPU package
-    /// Microsoft.ML.OnnxRuntime), ML.NET's load fails with <see cref="EntryPointNotFoundException"/> even when
-    /// <see cref="MLContext.FallbackToCpu"/> is true. This method honours <see cref="MLContext.FallbackToCpu"/>: it logs a
-    /// warning through <paramref name="mlContext"/> and loads the model for the CPU; without it, it throws
+    /// When <see cref="MLContext.GpuDeviceId"/> is set but ONNX Runtime cannot use CUDA (the CPU package
+    /// Microsoft.ML.OnnxRuntime has no CUDA provider, on which ML.NET's own load fails even with
+    /// <see cref="MLContext.FallbackToCpu"/>; or Microsoft.ML.OnnxRuntime.Gpu without CUDA 13 and cuDNN 9, on which ML.NET
+    /// falls back silently), this method honours <see cref="MLContext.FallbackToCpu"/>: it logs a warning through
+    /// <paramref name="mlContext"/> naming the cause and loads the model for the CPU; without it, it throws
     /// <see cref="InvalidOperationException"/> explaining both ways out.
     /// <para>
     /// Temporary files: ML.NET writes each ONNX model in the zip to a temporary file that ONNX Runtime loads. For the
@@ -51,6 +52,7 @@ public static class DeepRecServing
     /// </remarks>
     /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is not a loadable ML.NET model.</exception>
+    /// <exception cref="DllNotFoundException">ONNX Runtime's native library is missing (add Microsoft.ML.OnnxRuntime).</exception>
     /// <exception cref="InvalidOperationException">A GPU was asked for, ONNX Runtime cannot use one, and
     /// <see cref="MLContext.FallbackToCpu"/> is false.</exception>
     public static ITransformer LoadModel(MLContext mlContext, string path, out DataViewSchema inputSchema)
@@ -60,6 +62,10 @@ public static class DeepRecServing
         string fullPath = Path.GetFullPath(path);
         if (!File.Exists(fullPath))
             throw new FileNotFoundException($"The model file '{fullPath}' does not exist.", fullPath);
+        NativeRuntimes.EnsureOnnxRuntime();
+        // A GPU that ONNX Runtime cannot use is dealt with first: a warning and a CPU load (FallbackToCpu), or an
+        // InvalidOperationException; ML.NET's own load would fail with a confusing error or fall back silently.
+        mlContext = OnnxRuntimeDevice.ScoringContext(mlContext, $"Loading '{fullPath}'");
         RegisterForLoading(mlContext);
         long length = new FileInfo(fullPath).Length;
         // ML.NET's loader writes each ONNX model of the zip to a file in the context's TempFilePath (world-readable, and
@@ -83,23 +89,6 @@ public static class DeepRecServing
             Exception cause = e;
             while (cause is System.Reflection.TargetInvocationException { InnerException: { } innerCause })
                 cause = innerCause;
-            if (mlContext.GpuDeviceId is int gpu && cause is EntryPointNotFoundException or DllNotFoundException)
-            {
-                // The CPU build of ONNX Runtime has no CUDA entry point, and ML.NET's own fallback does not catch that.
-                if (!mlContext.FallbackToCpu)
-                    throw new InvalidOperationException(
-                        $"Loading '{fullPath}': MLContext.GpuDeviceId = {gpu}, but ONNX Runtime cannot use CUDA here ({cause.GetType().Name}: " +
-                        $"{cause.Message}). Reference Microsoft.ML.OnnxRuntime.Gpu (with its CUDA and cuDNN) instead of Microsoft.ML.OnnxRuntime, " +
-                        "or set MLContext.FallbackToCpu = true to score on the CPU.", e);
-                var host = ((Microsoft.ML.Runtime.IHostEnvironment)mlContext).Register("DeepRecServing");
-                using (var ch = host.Start("LoadModel"))
-                    ch.Warning(Microsoft.ML.Runtime.MessageSensitivity.None, "{0}",
-                        $"MLContext.GpuDeviceId = {gpu} but ONNX Runtime cannot use CUDA here ({cause.GetType().Name}); loading '{fullPath}' " +
-                        "for the CPU because MLContext.FallbackToCpu is true. Reference Microsoft.ML.OnnxRuntime.Gpu to score on a GPU.");
-                // ML.NET gives a loaded OnnxTransformer the loading context's GpuDeviceId, so the CPU copy is loaded
-                // through a context that asks for no GPU.
-                return LoadModel(new MLContext(), fullPath, out inputSchema);
-            }
             throw new InvalidDataException(
                 $"'{fullPath}' ({length:N0} bytes) could not be loaded as an ML.NET model: the file is truncated, corrupted, " +
                 $"not a model zip, or needs a component this process cannot load. {cause.GetType().Name}: {cause.Message}", e);

@@ -68,6 +68,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         ArgumentNullException.ThrowIfNull(onnxModel);
         ArgumentNullException.ThrowIfNull(onnxInputToColumn);
 
+        NativeRuntimes.EnsureOnnxRuntime();
         OnnxModelSummary summary = OnnxModelInspector.Read(onnxModel);
         Validate(summary, onnxInputToColumn, kind);
         string[] extra = additionalOutputs?.ToArray() ?? [];
@@ -146,29 +147,12 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         PrivateTempFiles.TryDelete(_onnxFile);
     }
 
-    /// <summary>
-    /// ML.NET's OnnxTransformer with the context's GPU choice. ML.NET only falls back to the CPU on the errors it
-    /// expects; the CPU build of ONNX Runtime has no CUDA entry point at all (EntryPointNotFoundException), so that
-    /// case is handled here the way <see cref="MLContext.FallbackToCpu"/> promises.
-    /// </summary>
+    /// <summary>ML.NET's OnnxTransformer on the device the context asks for, or on the CPU as its FallbackToCpu allows.</summary>
     private static IEstimator<ITransformer> ApplyOnnxModel(MLContext ml, string[] outputs, string[] inputs, string modelFile)
     {
-        try
-        {
-            // The file overload: ML.NET's stream overload copies the model to a world-readable temp file it never deletes.
-            return ml.Transforms.ApplyOnnxModel(outputs, inputs, modelFile, gpuDeviceId: ml.GpuDeviceId, fallbackToCpu: ml.FallbackToCpu);
-        }
-        catch (Exception e) when (ml.GpuDeviceId != null && ml.FallbackToCpu && e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
-        {
-            var host = ((Microsoft.ML.Runtime.IHostEnvironment)ml).Register("DeepRecServing");
-            using var ch = host.Start("ONNX Runtime");
-            ch.Warning(Microsoft.ML.Runtime.MessageSensitivity.None, "{0}",
-                $"MLContext.GpuDeviceId = {ml.GpuDeviceId} but ONNX Runtime cannot use CUDA here ({e.GetType().Name}: {e.Message}); scoring on the CPU because MLContext.FallbackToCpu is true. Reference Microsoft.ML.OnnxRuntime.Gpu to score on a GPU.");
-            // ML.NET substitutes the context's own GpuDeviceId for a null argument, so the CPU session is made through a
-            // context that asks for no GPU.
-            var cpuContext = new MLContext();
-            return cpuContext.Transforms.ApplyOnnxModel(outputs, inputs, modelFile, gpuDeviceId: null, fallbackToCpu: true);
-        }
+        MLContext scoring = OnnxRuntimeDevice.ScoringContext(ml, "Building the ONNX scorer of a DeepRec model");
+        // The file overload: ML.NET's stream overload copies the model to a world-readable temp file it never deletes.
+        return scoring.Transforms.ApplyOnnxModel(outputs, inputs, modelFile, gpuDeviceId: scoring.GpuDeviceId, fallbackToCpu: scoring.FallbackToCpu);
     }
 
     private static void Validate(OnnxModelSummary summary, IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind)
