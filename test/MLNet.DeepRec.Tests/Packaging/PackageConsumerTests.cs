@@ -68,6 +68,16 @@ public sealed class PackageConsumerTests
         Assert.That(entries.Where(e => e.StartsWith("buildTransitive/", StringComparison.Ordinal) && e.Count(c => c == '/') == 1), Is.Empty,
             "nothing framework-neutral under buildTransitive/, or net8.0 projects would restore the package");
         Assert.That(entries.Where(e => e.StartsWith("runtimes/", StringComparison.Ordinal)), Is.Empty, "no native binaries: the app picks them");
+
+        // The symbols package holds the portable PDB with a SourceLink map to the repository's raw files at this commit.
+        using var symbols = System.IO.Compression.ZipFile.OpenRead(Path.Combine(_feed, "MLNet.DeepRec.0.2.0.snupkg"));
+        var pdb = symbols.GetEntry("lib/net10.0/MLNet.DeepRec.pdb");
+        Assert.That(pdb, Is.Not.Null, "the PDB is in the .snupkg");
+        using var pdbBytes = new MemoryStream();
+        using (var stream = pdb!.Open()) stream.CopyTo(pdbBytes);
+        string pdbText = System.Text.Encoding.UTF8.GetString(pdbBytes.ToArray());
+        Assert.That(pdbText, Does.Match(@"\{""documents"":\{""[^""]+"":""https://raw\.githubusercontent\.com/[^""]+/[0-9a-f]{40}/\*""\}\}"),
+            "SourceLink JSON in the PDB");
     }
 
     [Test]
