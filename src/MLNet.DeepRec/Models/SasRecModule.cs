@@ -35,7 +35,7 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
         // overwrites it, but drawing it keeps the random stream, so a seed gives the same weights as before.
         item_embedding = new EmbeddingTable("item_embedding", itemCount + 1L, hiddenSize, EmbeddingRole.Item).Initialize(1.0);
         position_embedding = new EmbeddingTable("position_embedding", maxLength, hiddenSize, EmbeddingRole.Position).Initialize(1.0);
-        embedding_dropout = nn.Dropout(dropout);
+        embedding_dropout = new FastDropout(dropout);
         layers = new ModuleList<SasRecBlock>();
         for (int b = 0; b < blocks; b++) layers.Add(new SasRecBlock($"block{b}", hiddenSize, heads, feedForwardSize, dropout));
         final_norm = nn.LayerNorm(hiddenSize, LayerNormEpsilon);
@@ -58,7 +58,7 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
 
     private readonly EmbeddingTable item_embedding;
     private readonly EmbeddingTable position_embedding;
-    private readonly Dropout embedding_dropout;
+    private readonly FastDropout embedding_dropout;
     private readonly ModuleList<SasRecBlock> layers;
     private readonly LayerNorm final_norm;
 
@@ -146,8 +146,8 @@ internal sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor, Tensor>
         feed_forward_norm = nn.LayerNorm(hidden, SasRecModule.LayerNormEpsilon);
         feed_forward_in = nn.Linear(hidden, feedForward);
         feed_forward_out = nn.Linear(feedForward, hidden);
-        attention_dropout = nn.Dropout(dropout);
-        dropout_layer = nn.Dropout(dropout);
+        attention_dropout = new FastDropout(dropout);
+        dropout_layer = new FastDropout(dropout);
         RegisterComponents();
     }
 
@@ -155,7 +155,7 @@ internal sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor, Tensor>
     private readonly Linear query, key, value, output;
     private readonly LayerNorm feed_forward_norm;
     private readonly Linear feed_forward_in, feed_forward_out;
-    private readonly Dropout attention_dropout, dropout_layer;
+    private readonly FastDropout attention_dropout, dropout_layer;
 
     /// <summary>x [B, L, d], additive attention bias [B, 1, L, L], timeline mask [B, L, 1] → [B, L, d].</summary>
     public override Tensor forward(Tensor x, Tensor bias, Tensor timeline)

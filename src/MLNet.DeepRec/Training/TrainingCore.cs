@@ -104,6 +104,11 @@ internal static class TrainingCore
         using var optimizer = StepOptimizer.Create(module, options);
         finalState = null;
         using var generator = new Generator((ulong)options.Seed, device.type == DeviceType.CUDA ? device : null);
+        // Dropout draws from this fit's generator, not libtorch's process-wide one, so that fits running at the same time
+        // in one process do not take each other's random numbers (docs/reliability.md#determinism).
+        var dropouts = module.modules().OfType<Models.FastDropout>().ToArray();
+        foreach (var dropout in dropouts) dropout.Generator = generator;
+        using var releaseGenerator = new DropoutGeneratorRelease(dropouts);
         using var ch = host.Start("Training");
         if (initialState != null)
         {
@@ -254,3 +259,12 @@ public sealed record EpochReport(int Epoch, double Loss, double? ValidationMetri
 /// <param name="BestEpoch">Epoch whose weights the model holds (best validation metric), or null without validation data.</param>
 /// <param name="TotalSeconds">Wall-clock seconds of the whole run.</param>
 public sealed record TrainingReport(IReadOnlyList<EpochReport> Epochs, string? ValidationMetricName, int? BestEpoch, double TotalSeconds);
+
+/// <summary>Detaches a fit's generator from its dropout layers when training ends (the generator is disposed then).</summary>
+internal readonly struct DropoutGeneratorRelease(Models.FastDropout[] dropouts) : IDisposable
+{
+    public void Dispose()
+    {
+        foreach (var dropout in dropouts) dropout.Generator = null;
+    }
+}
