@@ -31,19 +31,22 @@ public sealed partial class DeepRecDataCatalog
     /// <summary>Loads MovieLens 100K <c>u.data</c> (<c>user TAB item TAB rating TAB timestamp</c>). Columns as
     /// <see cref="LoadMovieLens(string)"/>.</summary>
     /// <param name="path">Path of <c>u.data</c> (or of one of its <c>u1.base</c>-style splits).</param>
-    /// <exception cref="FormatException">A line is malformed (the message names file, line number and content).</exception>
+    /// <exception cref="FormatException">A line is malformed (the message names file, line number and content), or the
+    /// file has no data lines.</exception>
     public IDataView LoadMovieLens100K(string path) => Load(path, InteractionFileFormat.MovieLens100K);
 
     /// <summary>Loads MovieLens 1M/10M <c>ratings.dat</c> (<c>user::item::rating::timestamp</c>). Columns as
     /// <see cref="LoadMovieLens(string)"/>.</summary>
     /// <param name="path">Path of <c>ratings.dat</c>.</param>
-    /// <exception cref="FormatException">A line is malformed (the message names file, line number and content).</exception>
+    /// <exception cref="FormatException">A line is malformed (the message names file, line number and content), or the
+    /// file has no data lines.</exception>
     public IDataView LoadMovieLens1M(string path) => Load(path, InteractionFileFormat.MovieLens1M);
 
     /// <summary>Loads a MovieLens <c>ratings.csv</c> (header <c>userId,movieId,rating,timestamp</c>, the header is
     /// optional). Columns as <see cref="LoadMovieLens(string)"/>.</summary>
     /// <param name="path">Path of <c>ratings.csv</c>.</param>
-    /// <exception cref="FormatException">A line or the header is malformed (the message names file, line number and content).</exception>
+    /// <exception cref="FormatException">A line or the header is malformed (the message names file, line number and
+    /// content), or the file has no data lines.</exception>
     public IDataView LoadMovieLensCsv(string path) => Load(path, InteractionFileFormat.MovieLensCsv);
 
     /// <summary>
@@ -53,7 +56,8 @@ public sealed partial class DeepRecDataCatalog
     /// <see cref="LeaveOneOutSplit"/> holds out each user's last item.
     /// </summary>
     /// <param name="path">Path of the sequence file.</param>
-    /// <exception cref="FormatException">A line does not have exactly two fields (the message names file, line number and content).</exception>
+    /// <exception cref="FormatException">A line does not have exactly two fields (the message names file, line number and
+    /// content), or the file has no data lines (an empty file: the same error as <see cref="LoadMovieLens(string)"/>).</exception>
     public IDataView LoadUserItemSequences(string path) => Load(path, InteractionFileFormat.UserItemSequence);
 
     private static IDataView Load(string path, InteractionFileFormat format)

@@ -123,6 +123,10 @@ internal static class InteractionFileParser
             }
         }
 
+        // An empty file is almost always a wrong path or a failed download, not a data set: every loader says so, as
+        // LoadMovieLens's format detection always has.
+        if (users.Count == 0)
+            throw new FormatException($"The {(format == InteractionFileFormat.UserItemSequence ? "user-item sequence" : "MovieLens")} file '{path}' has no data lines.");
         float[] labelArray = format == InteractionFileFormat.UserItemSequence ? CreateOnes(users.Count) : labels.ToArray();
         return new ParsedInteractions { Users = users.ToArray(), Items = items.ToArray(), Labels = labelArray, Timestamps = times.ToArray() };
     }

@@ -85,7 +85,14 @@ public sealed class KeyedInteractions
                     throw new InvalidOperationException($"Label column '{labelColumn}' has a non-finite value ({l}) at row {cursor.Position}.");
                 labels!.Add(l);
             }
-            if (timeGetter != null) { timeGetter(ref t); times!.Add(t); }
+            if (timeGetter != null)
+            {
+                timeGetter(ref t);
+                // A NaN would make the time order (SASRec's sequences, the temporal splits) depend on the sort's whims.
+                if (!double.IsFinite(t))
+                    throw new InvalidOperationException($"Timestamp column '{timestampColumn}' has a non-finite value ({t}) at row {cursor.Position}.");
+                times!.Add(t);
+            }
         }
         return new KeyedInteractions(users.ToArray(), items.ToArray(), userCount, itemCount, labels?.ToArray(), times?.ToArray());
     }
@@ -109,19 +116,7 @@ public sealed class KeyedInteractions
     }
 
     /// <summary>Returns the key cardinality of a key-typed column, or throws a clear exception.</summary>
-    public static int KeyCardinality(DataViewSchema schema, string column, string role)
-    {
-        var col = RequireColumn(schema, column, role);
-        if (col.Type is not KeyDataViewType key)
-            throw new ArgumentException(
-                $"The {role} column '{column}' must be key-typed (use mlContext.Transforms.Conversion.MapValueToKey), but it is {col.Type}.",
-                nameof(column));
-        if (key.RawType != typeof(uint))
-            throw new ArgumentException($"The {role} column '{column}' must be a key of UInt32 (MapValueToKey's default), but it is {col.Type}.", nameof(column));
-        if (key.Count == 0 || key.Count > int.MaxValue - 1)
-            throw new ArgumentException($"The {role} column '{column}' has an unsupported key cardinality {key.Count}.", nameof(column));
-        return (int)key.Count;
-    }
+    public static int KeyCardinality(DataViewSchema schema, string column, string role) => ColumnChecks.Key(schema, column, role);
 
     internal static DataViewSchema.Column RequireColumn(DataViewSchema schema, string column, string role)
     {

@@ -18,8 +18,10 @@ public enum NegativeSamplingStrategy
 /// Draws negative items for users at the level of key indices: a negative is never key 0, never one of the user's
 /// positives (from the <see cref="UserItemSet"/> given at construction) and, in the overload for evaluation, never the
 /// user's held-out target. Uniform draws are <c>rng.Next</c>; popularity draws use Walker's alias method (O(1) per draw).
-/// Collisions with positives are rejected and redrawn; a user whose positives cover most of the probability mass is
-/// sampled exactly from an explicit list of their allowed items instead, so the cost stays bounded.
+/// Collisions with positives are rejected and redrawn while at least half of the probability mass is allowed for the
+/// user; a <i>dense</i> user, whose positives (and excluded item) cover more than half of it (uniform: who has seen more
+/// than half of the items), is sampled exactly from an explicit list of their allowed items instead, so the cost stays
+/// bounded and sampling never fails while an allowed item exists.
 /// </summary>
 /// <remarks>Thread-safe for concurrent calls with distinct <see cref="Random"/> instances. Users with key 0 (unknown)
 /// have no positives. A user with no allowed item (every item, or all the popularity mass, is a positive or excluded)
@@ -176,8 +178,9 @@ public sealed class NegativeSampler
             throw new InvalidOperationException($"Cannot sample {n} distinct negatives for user key {user}: only {allowedCount} items are allowed (not a positive, not excluded).");
         chosen?.Clear();
 
-        // Rejection sampling while the allowed mass is large; otherwise draw exactly from the explicit allowed list.
-        if (allowedFraction >= 0.2)
+        // Rejection sampling while at least half of the mass is allowed (about two draws per negative); otherwise, and
+        // for whatever the attempts left undrawn, exactly from the explicit allowed list.
+        if (allowedFraction >= 0.5)
         {
             int k = 0, attempts = 0, maxAttempts = 64 + 32 * n;
             while (k < n && attempts++ < maxAttempts)

@@ -93,7 +93,8 @@ internal sealed class FieldFeatureLayout
             else if (type is VectorDataViewType vector && vector.ItemType == NumberDataViewType.Single)
             {
                 if (!vector.IsKnownSize)
-                    throw new ArgumentException($"Feature column '{name}' is a vector of variable size; feature-interaction models need a known-size Vector<Single> (as ML.NET's FieldAwareFactorizationMachine does).");
+                    throw new ArgumentException($"Feature column '{name}' is a vector of variable size; feature-interaction models need a known-size Vector<Single> " +
+                        "(as ML.NET's FieldAwareFactorizationMachine does): declare the size, e.g. [VectorType(n)] on the property, or use OneHotEncoding.");
                 result.Add((name, FieldColumnKind.Vector, vector.Size, null));
             }
             else
@@ -103,6 +104,41 @@ internal sealed class FieldFeatureLayout
         }
         return result;
     }
+
+    /// <summary>What <see cref="CheckSchema"/> says a mismatch is compared with, for data scored by a trained model.</summary>
+    public const string TrainedOn = "the model was trained on";
+
+    /// <summary>
+    /// Checks that the feature columns of <paramref name="schema"/> have this layout's kinds and sizes (same key
+    /// cardinality, same fixed vector size); the message names the column and the size it needs.
+    /// </summary>
+    /// <param name="schema">The data's schema.</param>
+    /// <param name="expectedFrom">Completes "…, but {expectedFrom} a vector of size 3" (e.g. <see cref="TrainedOn"/>).</param>
+    public void CheckSchema(DataViewSchema schema, string expectedFrom) =>
+        CheckColumns(schema, Columns.Select(c => (c.Name, c.Kind, c.Size)).ToList(), expectedFrom);
+
+    /// <summary>As <see cref="CheckSchema"/>, against a column list from <see cref="Describe"/>.</summary>
+    public static void CheckColumns(DataViewSchema schema, IReadOnlyList<(string Name, FieldColumnKind Kind, int Size)> expected, string expectedFrom)
+    {
+        // A variable-size vector is caught here with the size it must have; ML.NET's own error for it comes from deep
+        // inside a cursor ("Splitter/consolidator worker … Index was out of range").
+        foreach (var (name, kind, size) in expected)
+        {
+            if (kind == FieldColumnKind.Vector && schema.GetColumnOrNull(name) is { Type: VectorDataViewType { IsKnownSize: false } variable })
+                throw new ArgumentException($"Feature column '{name}' is a variable-size vector ({variable}), but {expectedFrom} a Vector<Single> of fixed size {size}: " +
+                    $"declare the size (e.g. [VectorType({size})] on the property) and transform the data as the training data was.");
+        }
+        var described = Describe(schema, expected.Select(e => e.Name).ToList());
+        for (int c = 0; c < described.Count; c++)
+        {
+            var (name, kind, size, _) = described[c];
+            if (kind != expected[c].Kind || size != expected[c].Size)
+                throw new ArgumentException($"Feature column '{name}' is {Text(kind, size)} here, but {expectedFrom} {Text(expected[c].Kind, expected[c].Size)}. " +
+                    "Transform every data set with the same fitted MapValueToKey/OneHotEncoding (or the same libFM field layout).");
+        }
+    }
+
+    private static string Text(FieldColumnKind kind, int size) => kind == FieldColumnKind.Key ? $"a key of cardinality {size}" : $"a vector of size {size}";
 
     private static string[]? ReadKeyValues(DataViewSchema.Column column, int count)
     {

@@ -15,7 +15,9 @@ namespace MLNet.DeepRec.Models;
 /// <param name="Labels">[N] labels (regression targets, or 0/1), or null when no label column was read.</param>
 /// <param name="AllOnes">Every value is 1 (one-hot data with no padding slot and no unknown key): the models then skip
 /// their multiplications by x.</param>
-internal sealed record FieldFeatureData(FieldFeatureLayout Layout, int RowCount, int[] Indices, float[] Values, float[]? Labels, bool AllOnes);
+/// <param name="MaxAbsValue">The largest |value| of a vector column's element (1 for key columns alone); reported when
+/// training diverges.</param>
+internal sealed record FieldFeatureData(FieldFeatureLayout Layout, int RowCount, int[] Indices, float[] Values, float[]? Labels, bool AllOnes, float MaxAbsValue);
 
 /// <summary>
 /// Reads feature columns (key and known-size vector columns) and the label of an <see cref="IDataView"/> in one cursor
@@ -51,23 +53,15 @@ internal static class FieldFeatureReader
     /// Reads <paramref name="data"/> (at most <paramref name="maxRows"/> rows from the start). With
     /// <paramref name="layout"/> null (training data) the layout is derived from the schema and the data (a vector column
     /// gets as many slots as its densest row has non-zeros); otherwise the given layout is used and the column types
-    /// must match it.
+    /// must match it. Every value must be finite and, when <paramref name="maxMagnitude"/> is given (training and
+    /// validation data), at most that in absolute value; otherwise an <see cref="InvalidOperationException"/> names the
+    /// column, row and element.
     /// </summary>
     public static FieldFeatureData Read(IDataView data, IReadOnlyList<string> columnNames, string? labelColumn, LabelKind labelKind, FieldFeatureLayout? layout,
-        int maxRows = int.MaxValue)
+        int maxRows = int.MaxValue, float maxMagnitude = float.PositiveInfinity)
     {
+        layout?.CheckSchema(data.Schema, FieldFeatureLayout.TrainedOn);
         var described = FieldFeatureLayout.Describe(data.Schema, columnNames);
-        if (layout != null)
-        {
-            for (int c = 0; c < described.Count; c++)
-            {
-                var want = layout.Columns[c];
-                var (name, kind, size, _) = described[c];
-                if (kind != want.Kind || size != want.Size)
-                    throw new ArgumentException($"Feature column '{name}' is {Text(kind, size)} here but the model was trained on {Text(want.Kind, want.Size)}. " +
-                        "Transform every data set with the same fitted MapValueToKey/OneHotEncoding (or the same libFM field layout).");
-            }
-        }
         bool readLabel = labelColumn != null && labelKind != LabelKind.None;
         if (readLabel) CheckLabel(data.Schema, labelColumn!, labelKind);
 
@@ -80,6 +74,7 @@ internal static class FieldFeatureReader
         var columns = new ColumnBuffer?[columnCount];
         var labels = readLabel ? new Growable<float>(capacity) : null;
         int rows = 0;
+        float maxAbs = described.Any(d => d.Kind == FieldColumnKind.Key) ? 1 : 0; // a key feature has x = 1
         using (var cursor = data.GetRowCursor(needed))
         {
             var keyGetters = new ValueGetter<uint>?[columnCount];
@@ -116,6 +111,12 @@ internal static class FieldFeatureReader
                         float x = v[k];
                         if (!float.IsFinite(x))
                             throw new InvalidOperationException($"Feature column '{described[c].Name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {rows}, element {(vector.IsDense ? k : ix[k])}; feature values must be finite (replace missing values first, e.g. with mlContext.Transforms.ReplaceMissingValues).");
+                        float magnitude = Math.Abs(x);
+                        if (magnitude > maxMagnitude)
+                            throw new InvalidOperationException($"Feature column '{described[c].Name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {rows}, element {(vector.IsDense ? k : ix[k])}; " +
+                                $"feature values must lie within ±{maxMagnitude.ToString(CultureInfo.InvariantCulture)}, beyond which the pairwise products overflow float32 or swamp every other feature. " +
+                                "Scale the column first, e.g. with mlContext.Transforms.NormalizeMeanVariance or NormalizeMinMax.");
+                        if (magnitude > maxAbs) maxAbs = magnitude;
                         if (x == 0) continue;
                         buffer.Positions!.Add(vector.IsDense ? k : ix[k]);
                         buffer.Values!.Add(x);
@@ -162,7 +163,7 @@ internal static class FieldFeatureReader
             columns[c] = null; // release the column's buffers before the next is laid out
         }
         bool allOnes = total > 0 && vals.AsSpan().IndexOfAnyExcept(1f) < 0;
-        return new FieldFeatureData(layout, rows, indices, vals, labels?.ToArray(), allOnes);
+        return new FieldFeatureData(layout, rows, indices, vals, labels?.ToArray(), allOnes, maxAbs);
     }
 
     /// <summary>Writes one column's features into its slots of every row.</summary>
@@ -268,6 +269,4 @@ internal static class FieldFeatureReader
 
         public T[] ToArray() => Items.AsSpan(0, Count).ToArray();
     }
-
-    private static string Text(FieldColumnKind kind, int size) => kind == FieldColumnKind.Key ? $"a key of cardinality {size}" : $"a vector of size {size}";
 }

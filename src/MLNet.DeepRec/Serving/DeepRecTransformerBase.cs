@@ -120,13 +120,43 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     public bool IsRowToRowMapper => ((ITransformer)_inner).IsRowToRowMapper;
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _inner.GetOutputSchema(inputSchema);
+    /// <exception cref="ArgumentException">An input column is missing or has the wrong type (see the model's remarks).</exception>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        CheckInputSchema(inputSchema);
+        return _inner.GetOutputSchema(inputSchema);
+    }
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)_inner).GetRowToRowMapper(inputSchema);
+    /// <exception cref="ArgumentException">An input column is missing or has the wrong type.</exception>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        CheckInputSchema(inputSchema);
+        return ((ITransformer)_inner).GetRowToRowMapper(inputSchema);
+    }
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _inner.Transform(input);
+    /// <exception cref="ArgumentException">An input column is missing or has the wrong type.</exception>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        CheckInputSchema(input.Schema);
+        return _inner.Transform(input);
+    }
+
+    /// <summary>
+    /// Checks the input columns when the transformer binds to a schema (<see cref="Transform"/>,
+    /// <see cref="GetOutputSchema"/>, <see cref="GetRowToRowMapper"/>), before ONNX Runtime sees them: ML.NET's
+    /// OnnxTransformer accepts any column whose raw type matches the graph input (a plain UInt32 column for a key input,
+    /// a variable-size vector for a fixed one) and then scores raw ids as keys, or fails deep inside a cursor. The
+    /// library's transformers check key types and cardinalities and vector sizes; the default checks nothing. The chain
+    /// that <c>mlContext.Model.Load</c> returns is ML.NET's own and does not run this check.
+    /// </summary>
+    private protected virtual void CheckInputSchema(DataViewSchema inputSchema)
+    {
+    }
 
     /// <summary>Saves the inner ML.NET chain: loading the result gives that chain back.</summary>
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_inner).Save(ctx);

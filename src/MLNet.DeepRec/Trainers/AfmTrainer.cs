@@ -22,25 +22,25 @@ public sealed class AfmTrainer : FeatureInteractionTrainerBase<AfmTrainer.Option
     /// <summary>AFM options.</summary>
     public sealed class Options : FeatureInteractionTrainerOptions
     {
-        /// <summary>Hidden size t of the attention network. Default 32.</summary>
+        /// <summary>Hidden size t of the attention network, 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Default 32.</summary>
         public int AttentionSize = 32;
 
-        /// <summary>Dropout rate on the attention-pooled interaction vector (the paper's dropout). Default 0.3.</summary>
+        /// <summary>Dropout rate on the attention-pooled interaction vector (the paper's dropout), in [0, 1). Default 0.3.</summary>
         public double Dropout = 0.3;
 
-        /// <summary>Dropout rate on the attention weights. Default 0.</summary>
+        /// <summary>Dropout rate on the attention weights, in [0, 1). Default 0.</summary>
         public double AttentionDropout;
 
-        /// <summary>λ of the L2 penalty λ‖W‖² on the attention network's weight matrix, added to the loss. Default 0.</summary>
+        /// <summary>λ of the L2 penalty λ‖W‖² on the attention network's weight matrix, added to the loss, in [0, <see cref="DeepRecTrainerOptionsBase.MaxRate"/>]. Default 0.</summary>
         public double AttentionL2;
 
         internal override void Validate()
         {
             base.Validate();
-            if (AttentionSize <= 0) throw new ArgumentOutOfRangeException(nameof(AttentionSize), AttentionSize, "AttentionSize must be positive.");
+            CheckWidth(AttentionSize, nameof(AttentionSize));
             CheckDropout(Dropout, nameof(Dropout));
             CheckDropout(AttentionDropout, nameof(AttentionDropout));
-            if (!(AttentionL2 >= 0) || double.IsInfinity(AttentionL2)) throw new ArgumentOutOfRangeException(nameof(AttentionL2), AttentionL2, "AttentionL2 must be a finite number >= 0.");
+            CheckPenalty(AttentionL2, nameof(AttentionL2));
         }
     }
 

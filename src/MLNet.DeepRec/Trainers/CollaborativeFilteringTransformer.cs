@@ -92,6 +92,14 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     /// <summary>Number of items that occurred in training and so have an embedding row of their own.</summary>
     public int TrainedItemCount => _module.ItemCount;
 
+    /// <summary>The user and item columns must be scalar key columns of the model's cardinalities (the same fitted
+    /// <c>MapValueToKey</c> as the training data): raw ids in a plain UInt32 column would be scored as other users' keys.</summary>
+    private protected override void CheckInputSchema(DataViewSchema inputSchema)
+    {
+        ColumnChecks.Key(inputSchema, UserColumnName, "user", UserCount);
+        ColumnChecks.Key(inputSchema, ItemColumnName, "item", ItemCount);
+    }
+
     internal CollaborativeModule Module => _module;
     /// <summary>Training interactions, in the network's row space.</summary>
     internal UserItemSet Seen => _seen;

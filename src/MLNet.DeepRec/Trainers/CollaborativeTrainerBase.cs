@@ -32,16 +32,26 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
     /// <summary>Loss. Default <see cref="CollaborativeLoss.BinaryCrossEntropy"/>.</summary>
     public CollaborativeLoss Loss = CollaborativeLoss.BinaryCrossEntropy;
 
-    /// <summary>Sampled negatives per observed interaction, redrawn every epoch. Default 4 (the NCF paper's best).</summary>
+    /// <summary>Largest <see cref="NegativesPerPositive"/> accepted: 1000 (each epoch holds positives × (1 + negatives) samples).</summary>
+    public const int MaxNegativesPerPositive = 1000;
+
+    /// <summary>Sampled negatives per observed interaction, redrawn every epoch, 1..<see cref="MaxNegativesPerPositive"/>. Default 4 (the NCF paper's best).</summary>
     public int NegativesPerPositive = 4;
 
-    /// <summary>How training negatives are drawn. Default <see cref="NegativeSampling.Uniform"/>.</summary>
+    /// <summary>
+    /// How training negatives are drawn. Default <see cref="NegativeSampling.Uniform"/>. A negative is never an item the
+    /// user interacted with; a user whose items hold more than half of the drawing mass (uniform: who has seen more than
+    /// half of the items) is drawn exactly from the items they have not seen, so sampling never fails while such an item
+    /// exists. A user who has interacted with every item is an <see cref="InvalidOperationException"/> naming the user's
+    /// key and id, raised before the first epoch (rather than a silent skip: such a user has no negatives to learn from,
+    /// and is usually a data error such as a bot or a test account).
+    /// </summary>
     public NegativeSampling NegativeSampling = NegativeSampling.Uniform;
 
-    /// <summary>K of the validation metric NDCG@K used for early stopping. Default 10.</summary>
+    /// <summary>K of the validation metric NDCG@K used for early stopping, 1..<see cref="DeepRecTrainerOptionsBase.MaxCount"/>. Default 10.</summary>
     public int ValidationK = 10;
 
-    /// <summary>Sampled negatives per validation interaction (sampled protocol). Default 99.</summary>
+    /// <summary>Sampled negatives per validation interaction (sampled protocol), 1..<see cref="DeepRecTrainerOptionsBase.MaxCount"/>. Default 99.</summary>
     public int ValidationNegatives = 99;
 
     /// <summary>
@@ -56,11 +66,12 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
     internal override void Validate()
     {
         base.Validate();
-        if (string.IsNullOrWhiteSpace(UserIdColumnName)) throw new ArgumentException("UserIdColumnName must be set.", nameof(UserIdColumnName));
-        if (string.IsNullOrWhiteSpace(ItemIdColumnName)) throw new ArgumentException("ItemIdColumnName must be set.", nameof(ItemIdColumnName));
-        if (NegativesPerPositive <= 0) throw new ArgumentOutOfRangeException(nameof(NegativesPerPositive), NegativesPerPositive, "NegativesPerPositive must be positive.");
-        if (ValidationK <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationK), ValidationK, "ValidationK must be positive.");
-        if (ValidationNegatives <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationNegatives), ValidationNegatives, "ValidationNegatives must be positive.");
+        CheckColumnName(UserIdColumnName, nameof(UserIdColumnName));
+        CheckColumnName(ItemIdColumnName, nameof(ItemIdColumnName));
+        CheckDistinctColumns((UserIdColumnName, nameof(UserIdColumnName)), (ItemIdColumnName, nameof(ItemIdColumnName)), (LabelColumnName, nameof(LabelColumnName)));
+        CheckRange(NegativesPerPositive, 1, MaxNegativesPerPositive, nameof(NegativesPerPositive));
+        CheckRange(ValidationK, 1, MaxCount, nameof(ValidationK));
+        CheckRange(ValidationNegatives, 1, MaxCount, nameof(ValidationNegatives));
         if (RatingThreshold is float t && (float.IsNaN(t) || float.IsInfinity(t))) throw new ArgumentOutOfRangeException(nameof(RatingThreshold), t, "RatingThreshold must be finite.");
         if (RatingThreshold != null && LabelColumnName == null) throw new ArgumentException("RatingThreshold needs LabelColumnName.", nameof(RatingThreshold));
         if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
@@ -87,10 +98,8 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
     /// e.g. the leave-one-out validation split), NDCG@<c>ValidationK</c> under the sampled protocol is computed after each
     /// epoch, drives early stopping, and the best epoch's weights are kept.
     /// </summary>
-    public override CollaborativeFilteringTransformer Fit(IDataView trainData, IDataView? validationData)
+    protected override CollaborativeFilteringTransformer FitCore(IDataView trainData, IDataView? validationData)
     {
-        ArgumentNullException.ThrowIfNull(trainData);
-        NativeRuntimes.EnsureForTraining();
         var host = ((IHostEnvironment)Context).Register(Name);
         var o = TrainerOptions;
         var train = KeyedInteractions.FromDataView(trainData, o.UserIdColumnName, o.ItemIdColumnName, o.LabelColumnName);
@@ -118,8 +127,7 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         if (o is NeuMFTrainer.Options { PretrainedGmf: { } gmf, PretrainedMlp: { } mlp }
             && !(gmf.UserKeys.SameAs(userKeys) && gmf.ItemKeys.SameAs(itemKeys) && mlp.UserKeys.SameAs(userKeys) && mlp.ItemKeys.SameAs(itemKeys)))
             throw new ArgumentException("The pre-trained GMF and MLP models must be trained on the same interactions (the same users and items) as this data.");
-        random.manual_seed(o.Seed);
-        var module = CreateModule(userKeys.Count, itemKeys.Count);
+        var module = SeededInitialization.Create(o.Seed, () => CreateModule(userKeys.Count, itemKeys.Count));
         bool pretrained = module is NeuMFModule && o is NeuMFTrainer.Options { PretrainedGmf: not null };
         if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained && o.InitialModel == null)
             module.InitializeOutputBias(-Math.Log(o.NegativesPerPositive));
@@ -140,7 +148,6 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         if (validationData != null)
         {
             var declared = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
-            CheckSameKeys(train, declared, "validation");
             // Validation users/items without a row are skipped by the evaluator (counted, not scored).
             var valid = new KeyedInteractions(userKeys.ToRows(declared.Users), itemKeys.ToRows(declared.Items), userKeys.Count, itemKeys.Count);
             var scorer = new CollaborativeScorer(module, device);
@@ -151,7 +158,12 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
 
         TrainingReport report;
         OptimizerState? optimizerState;
-        using (var sampler = new TorchNegativeSampler(seen, o.NegativeSampling, device))
+        // The seen set is in row space (compacted keys): an error about a user names its key and original id instead.
+        using (var sampler = new TorchNegativeSampler(seen, o.NegativeSampling, device, row =>
+               {
+                   uint key = (uint)userKeys.ToKey(row);
+                   return vocabulary.UserId(key) is { } id ? $"User key {key} ('{id}' in column '{o.UserIdColumnName}')" : $"User key {key} of column '{o.UserIdColumnName}'";
+               }))
         // int32 on the device (half of int64 at 20M rows); batches are widened per chunk.
         using (var u = tensor(userRows, dtype: int32, device: device))
         using (var i = tensor(itemRows, dtype: int32, device: device))
@@ -207,9 +219,12 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         return (users.ToArray(), items.ToArray());
     }
 
-    private static void CheckSameKeys(KeyedInteractions train, KeyedInteractions other, string what)
+    /// <summary>Key-typed user and item columns (the validation data's with the training data's cardinalities), and
+    /// the label column when one is set.</summary>
+    private protected override void CheckSchema(DataViewSchema trainSchema, DataViewSchema? validationSchema)
     {
-        if (other.UserCount != train.UserCount || other.ItemCount != train.ItemCount)
-            throw new ArgumentException($"The {what} data's key types ({other.UserCount} users, {other.ItemCount} items) differ from the training data's ({train.UserCount}, {train.ItemCount}); transform both with the same fitted MapValueToKey.");
+        var o = TrainerOptions;
+        ColumnChecks.TrainingAndValidationKeys(trainSchema, validationSchema, o.UserIdColumnName, o.ItemIdColumnName);
+        if (o.LabelColumnName != null) KeyedInteractions.RequireColumn(trainSchema, o.LabelColumnName, "label");
     }
 }

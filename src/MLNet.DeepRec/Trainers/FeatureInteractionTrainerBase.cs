@@ -32,11 +32,19 @@ public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBa
     }
 
     /// <summary>
+    /// Largest |feature value| accepted in training and validation data: 1,000,000. Larger values make the pairwise
+    /// products x_i·x_j·⟨v_i, v_j⟩ overflow float32 or swamp every other feature (a value of 1e30 either gives NaN or
+    /// scores of 1e27), so such data is rejected with the column, row and element, and a hint to normalise it.
+    /// </summary>
+    public const float MaxFeatureMagnitude = 1e6f;
+
+    /// <summary>
     /// The feature columns; each is a field. A column is either a scalar <c>UInt32</c> key column (from
     /// <c>MapValueToKey</c>: one categorical feature with x = 1; key 0 = missing/unseen contributes nothing) or a
     /// known-size <c>Vector&lt;Single&gt;</c> (one-hot or numeric, as ML.NET's <c>FieldAwareFactorizationMachine</c>
     /// takes: every non-zero element is a feature with x = its value), including a single sparse libFM-style vector
-    /// holding every feature. Default { "Features" }.
+    /// holding every feature. Values must be finite and within ±<see cref="MaxFeatureMagnitude"/> in training and
+    /// validation data. Default { "Features" }.
     /// </summary>
     public string[] FeatureColumnNames = { "Features" };
 
@@ -47,7 +55,7 @@ public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBa
     /// <summary>Regression (squared loss) or binary classification (log loss). Default <see cref="FeatureInteractionTask.Regression"/>.</summary>
     public FeatureInteractionTask Task = FeatureInteractionTask.Regression;
 
-    /// <summary>Embedding size k of every feature. Default 64.</summary>
+    /// <summary>Embedding size k of every feature, 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Default 64.</summary>
     public int Factors = 64;
 
     /// <summary>
@@ -70,15 +78,10 @@ public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBa
             if (name is "Score" or "Probability" or "PredictedLabel") throw new ArgumentException($"'{name}' is an output column name and cannot be a feature column.", nameof(FeatureColumnNames));
         }
         if (FeatureColumnNames.Distinct(StringComparer.Ordinal).Count() != FeatureColumnNames.Length) throw new ArgumentException($"FeatureColumnNames lists a column twice: {string.Join(", ", FeatureColumnNames)}.", nameof(FeatureColumnNames));
-        if (string.IsNullOrWhiteSpace(LabelColumnName)) throw new ArgumentException("LabelColumnName must be set.", nameof(LabelColumnName));
+        CheckColumnName(LabelColumnName, nameof(LabelColumnName));
         if (FeatureColumnNames.Contains(LabelColumnName)) throw new ArgumentException($"The label column '{LabelColumnName}' is also listed as a feature column.", nameof(LabelColumnName));
         if (!Enum.IsDefined(Task)) throw new ArgumentOutOfRangeException(nameof(Task), Task, "Unknown task.");
-        if (Factors <= 0) throw new ArgumentOutOfRangeException(nameof(Factors), Factors, "Factors must be positive.");
-    }
-
-    internal static void CheckDropout(double p, string name)
-    {
-        if (!(p >= 0 && p < 1)) throw new ArgumentOutOfRangeException(name, p, $"{name} must be in [0, 1).");
+        CheckWidth(Factors, nameof(Factors));
     }
 }
 
@@ -109,21 +112,19 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
     /// </summary>
     /// <exception cref="ArgumentException">A column is missing or has the wrong type (the message names it).</exception>
     /// <exception cref="InvalidOperationException">A value is NaN/infinite or a vector has the wrong size (the message names column and row).</exception>
-    public override TTransformer Fit(IDataView trainData, IDataView? validationData)
+    protected override TTransformer FitCore(IDataView trainData, IDataView? validationData)
     {
-        ArgumentNullException.ThrowIfNull(trainData);
-        NativeRuntimes.EnsureForTraining();
         var o = TrainerOptions;
         var host = ((IHostEnvironment)Context).Register(Name);
-        FieldFeatureData? train = FieldFeatureReader.Read(trainData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, null);
+        FieldFeatureData? train = FieldFeatureReader.Read(trainData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, null, maxMagnitude: FeatureInteractionTrainerOptions.MaxFeatureMagnitude);
         if (train.RowCount == 0) throw new InvalidOperationException("The training data has no rows.");
         var layout = train.Layout;
-        FieldFeatureData? valid = validationData == null ? null : FieldFeatureReader.Read(validationData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, layout);
+        FieldFeatureData? valid = validationData == null ? null
+            : FieldFeatureReader.Read(validationData, o.FeatureColumnNames, o.LabelColumnName, LabelKind, layout, maxMagnitude: FeatureInteractionTrainerOptions.MaxFeatureMagnitude);
 
         using var ch = host.Start("Setup");
         var device = DeviceSelector.Select(Context, ch);
-        random.manual_seed(o.Seed);
-        var module = CreateModule(layout);
+        var module = SeededInitialization.Create(o.Seed, () => CreateModule(layout));
         if (o.PretrainedModel is { } pretrained)
         {
             if (!pretrained.FeatureColumnNames.SequenceEqual(layout.Columns.Select(c => c.Name)) || pretrained.FeatureCount != layout.FeatureCount)
@@ -147,6 +148,7 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
         {
             // Once the rows are tensors the managed arrays are dropped, so the data is held once, not twice.
             var data = FeatureTensors.From(train, device);
+            float maxFeature = train.MaxAbsValue;
             train = null;
             ValidationMetric? validation = null;
             if (valid != null)
@@ -158,9 +160,21 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
                     ? new ValidationMetric("-RMSE", () => -Rmse(FeatureTensors.Predict(module, v), labels))
                     : new ValidationMetric("AUC", () => Auc(FeatureTensors.Predict(module, v), labels));
             }
-            report = TrainingCore.Train(host, new FeatureInteractionObjective(module, o.Task), new FeatureBatchSource(data, o.BatchSize), o, device, validation);
+            report = TrainingCore.Train(host, new FeatureInteractionObjective(module, o.Task, maxFeature), new FeatureBatchSource(data, o.BatchSize), o, device, validation);
         }
         return CreateTransformer(module, layout, trainData, report, device);
+    }
+
+    /// <summary>Feature columns (key or fixed-size Vector&lt;Single&gt;) and the label the task needs; the validation
+    /// data's feature columns must have the training data's kinds and sizes.</summary>
+    private protected override void CheckSchema(DataViewSchema trainSchema, DataViewSchema? validationSchema)
+    {
+        var o = TrainerOptions;
+        var described = FieldFeatureLayout.Describe(trainSchema, o.FeatureColumnNames);
+        FieldFeatureReader.CheckLabel(trainSchema, o.LabelColumnName, LabelKind);
+        if (validationSchema == null) return;
+        FieldFeatureLayout.CheckColumns(validationSchema, described.Select(d => (d.Name, d.Kind, d.Size)).ToList(), "the training data has");
+        FieldFeatureReader.CheckLabel(validationSchema, o.LabelColumnName, LabelKind);
     }
 
     /// <summary>Checks the feature and label columns; adds <c>Score</c> (regression) or <c>Score</c>, <c>Probability</c>
@@ -306,8 +320,13 @@ internal sealed class FeatureInteractionObjective : ITrainingObjective<FeatureBa
 {
     private readonly FieldFeatureModule _module;
     private readonly FeatureInteractionTask _task;
-    public FeatureInteractionObjective(FieldFeatureModule module, FeatureInteractionTask task) { _module = module; _task = task; }
+    private readonly float _maxFeature;
+    public FeatureInteractionObjective(FieldFeatureModule module, FeatureInteractionTask task, float maxFeature) { _module = module; _task = task; _maxFeature = maxFeature; }
     public nn.Module Module => _module;
+
+    public string DivergenceHint =>
+        $"the largest |feature value| in the training data is {_maxFeature.ToString("G4", System.Globalization.CultureInfo.InvariantCulture)}" +
+        (_maxFeature > 10 ? " (standardise numeric features, e.g. with mlContext.Transforms.NormalizeMeanVariance)" : "");
 
     public Tensor ComputeLoss(FeatureBatch batch)
     {

@@ -9,13 +9,13 @@ public sealed class GmfTrainer : CollaborativeTrainerBase<GmfTrainer.Options>
     /// <summary>GMF options.</summary>
     public sealed class Options : CollaborativeTrainerOptions
     {
-        /// <summary>Latent factors (predictive factors in the paper). Default 8.</summary>
+        /// <summary>Latent factors (predictive factors in the paper), 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 8.</summary>
         public int Factors = 8;
 
         internal override void Validate()
         {
             base.Validate();
-            if (Factors <= 0) throw new ArgumentOutOfRangeException(nameof(Factors), Factors, "Factors must be positive.");
+            CheckWidth(Factors, nameof(Factors));
         }
     }
 

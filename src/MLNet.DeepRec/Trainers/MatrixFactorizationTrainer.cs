@@ -12,13 +12,13 @@ public sealed class MatrixFactorizationTrainer : CollaborativeTrainerBase<Matrix
     /// <summary>Dot-product MF options.</summary>
     public sealed class Options : CollaborativeTrainerOptions
     {
-        /// <summary>Latent factors. Default 32.</summary>
+        /// <summary>Latent factors, 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 32.</summary>
         public int Factors = 32;
 
         internal override void Validate()
         {
             base.Validate();
-            if (Factors <= 0) throw new ArgumentOutOfRangeException(nameof(Factors), Factors, "Factors must be positive.");
+            CheckWidth(Factors, nameof(Factors));
         }
     }
 

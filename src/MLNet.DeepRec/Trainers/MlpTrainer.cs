@@ -11,7 +11,8 @@ public sealed class MlpTrainer : CollaborativeTrainerBase<MlpTrainer.Options>
     {
         /// <summary>
         /// Widths of the tower, first to last. The first is the concatenated embedding width (user and item embeddings
-        /// are each half of it), so it must be even. Default {64, 32, 16, 8} (the paper's 3-layer tower, 8 predictive factors).
+        /// are each half of it), so it must be even. 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxLayers"/> widths, each
+        /// 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default {64, 32, 16, 8} (the paper's 3-layer tower, 8 predictive factors).
         /// </summary>
         public int[] Layers = { 64, 32, 16, 8 };
 
@@ -23,9 +24,8 @@ public sealed class MlpTrainer : CollaborativeTrainerBase<MlpTrainer.Options>
 
         internal static void ValidateLayers(int[]? layers, string name)
         {
-            if (layers == null || layers.Length < 1) throw new ArgumentException("At least one layer width is needed.", name);
-            if (layers.Any(w => w <= 0)) throw new ArgumentOutOfRangeException(name, string.Join(",", layers), "Layer widths must be positive.");
-            if (layers[0] % 2 != 0) throw new ArgumentOutOfRangeException(name, layers[0], "The first layer width must be even (user and item embeddings each take half).");
+            CheckWidths(layers, name, allowEmpty: false);
+            if (layers![0] % 2 != 0) throw new ArgumentOutOfRangeException(name, layers[0], "The first layer width must be even (user and item embeddings each take half).");
         }
     }
 

@@ -9,10 +9,10 @@ public sealed class NeuMFTrainer : CollaborativeTrainerBase<NeuMFTrainer.Options
     /// <summary>NeuMF options.</summary>
     public sealed class Options : CollaborativeTrainerOptions
     {
-        /// <summary>Latent factors of the GMF branch. Default 8.</summary>
+        /// <summary>Latent factors of the GMF branch, 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 8.</summary>
         public int Factors = 8;
 
-        /// <summary>Widths of the MLP branch's tower (first = concatenated embedding width, even). Default {64, 32, 16, 8}.</summary>
+        /// <summary>Widths of the MLP branch's tower (first = concatenated embedding width, even), as <see cref="MlpTrainer.Options.Layers"/>. Default {64, 32, 16, 8}.</summary>
         public int[] MlpLayers = { 64, 32, 16, 8 };
 
         /// <summary>
@@ -30,7 +30,7 @@ public sealed class NeuMFTrainer : CollaborativeTrainerBase<NeuMFTrainer.Options
         internal override void Validate()
         {
             base.Validate();
-            if (Factors <= 0) throw new ArgumentOutOfRangeException(nameof(Factors), Factors, "Factors must be positive.");
+            CheckWidth(Factors, nameof(Factors));
             MlpTrainer.Options.ValidateLayers(MlpLayers, nameof(MlpLayers));
             if ((PretrainedGmf == null) != (PretrainedMlp == null))
                 throw new ArgumentException("PretrainedGmf and PretrainedMlp must be given together.");

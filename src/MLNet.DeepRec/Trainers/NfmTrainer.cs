@@ -15,24 +15,23 @@ public sealed class NfmTrainer : FeatureInteractionTrainerBase<NfmTrainer.Option
     /// <summary>NFM options.</summary>
     public sealed class Options : FeatureInteractionTrainerOptions
     {
-        /// <summary>Widths of the hidden layers after bi-interaction pooling; empty = NFM-0 (FM). Default { 64 } (the paper's one layer).</summary>
+        /// <summary>Widths of the hidden layers after bi-interaction pooling; empty = NFM-0 (FM); at most
+        /// <see cref="DeepRecTrainerOptionsBase.MaxLayers"/> widths, each 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Default { 64 } (the paper's one layer).</summary>
         public int[] HiddenLayers = { 64 };
 
         /// <summary>Batch normalisation of the bi-interaction output and of each hidden layer, as in the paper. Default true.</summary>
         public bool BatchNormalization = true;
 
-        /// <summary>Dropout rate on the bi-interaction output. Default 0.5 (the paper's keep probability 0.5).</summary>
+        /// <summary>Dropout rate on the bi-interaction output, in [0, 1). Default 0.5 (the paper's keep probability 0.5).</summary>
         public double BiInteractionDropout = 0.5;
 
-        /// <summary>Dropout rate after each hidden layer. Default 0.2 (keep probability 0.8).</summary>
+        /// <summary>Dropout rate after each hidden layer, in [0, 1). Default 0.2 (keep probability 0.8).</summary>
         public double HiddenDropout = 0.2;
 
         internal override void Validate()
         {
             base.Validate();
-            if (HiddenLayers == null) throw new ArgumentNullException(nameof(HiddenLayers), "HiddenLayers must not be null (use an empty array for NFM-0).");
-            foreach (int w in HiddenLayers)
-                if (w <= 0) throw new ArgumentOutOfRangeException(nameof(HiddenLayers), w, "Hidden layer widths must be positive.");
+            CheckWidths(HiddenLayers, nameof(HiddenLayers), allowEmpty: true);
             CheckDropout(BiInteractionDropout, nameof(BiInteractionDropout));
             CheckDropout(HiddenDropout, nameof(HiddenDropout));
         }

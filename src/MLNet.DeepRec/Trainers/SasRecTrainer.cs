@@ -54,22 +54,22 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         /// <summary>Numeric timestamp column of the training log, used when present (null or absent: row order is time order). Default "Timestamp".</summary>
         public string? TimestampColumnName = "Timestamp";
 
-        /// <summary>When scoring: the column holding a user's history, a vector (usually variable-length) of item keys, oldest first. Default "History".</summary>
+        /// <summary>When scoring: the column holding a user's history, a vector (usually variable-length) of item keys, oldest first. Must differ from <see cref="ItemIdColumnName"/>. Default "History".</summary>
         public string HistoryColumnName = "History";
 
         /// <summary>Maximum sequence length L (1..1024): longer histories keep their L most recent items, shorter ones are left-padded. Default 50.</summary>
         public int MaxLength = 50;
 
-        /// <summary>Hidden size d (item and position embeddings, attention). Must be a multiple of <see cref="NumberOfHeads"/>. Default 50.</summary>
+        /// <summary>Hidden size d (item and position embeddings, attention), 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Must be a multiple of <see cref="NumberOfHeads"/>. Default 50.</summary>
         public int HiddenSize = 50;
 
-        /// <summary>Number of self-attention blocks. Default 2.</summary>
+        /// <summary>Number of self-attention blocks, 1..<see cref="DeepRecTrainerOptionsBase.MaxLayers"/>. Default 2.</summary>
         public int NumberOfBlocks = 2;
 
         /// <summary>Attention heads per block. Default 1.</summary>
         public int NumberOfHeads = 1;
 
-        /// <summary>Inner size of the point-wise feed-forward network; 0 means <see cref="HiddenSize"/> (the paper's choice). Default 0.</summary>
+        /// <summary>Inner size of the point-wise feed-forward network, 0..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>; 0 means <see cref="HiddenSize"/> (the paper's choice). Default 0.</summary>
         public int FeedForwardSize;
 
         /// <summary>Dropout rate on embeddings, attention weights and sub-layer outputs. Default 0.5 (the paper's value for sparse Amazon data; 0.2 for MovieLens).</summary>
@@ -84,7 +84,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         /// </summary>
         public SasRecLoss Loss = SasRecLoss.BinaryCrossEntropy;
 
-        /// <summary>Negatives per sequence for <see cref="SasRecLoss.SampledSoftmax"/>. Default 100.</summary>
+        /// <summary>Negatives per sequence for <see cref="SasRecLoss.SampledSoftmax"/>, 1..<see cref="DeepRecTrainerOptionsBase.MaxCount"/>. Default 100.</summary>
         public int NegativeCount = 100;
 
         /// <summary>Length K of the top-K output columns (<c>TopKItems</c>, <c>TopKScores</c>). Must not exceed the number of items. Default 10.</summary>
@@ -109,22 +109,25 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         internal override void Validate()
         {
             base.Validate();
-            if (string.IsNullOrWhiteSpace(UserIdColumnName)) throw new ArgumentException("UserIdColumnName must be set.", nameof(UserIdColumnName));
-            if (string.IsNullOrWhiteSpace(ItemIdColumnName)) throw new ArgumentException("ItemIdColumnName must be set.", nameof(ItemIdColumnName));
-            if (string.IsNullOrWhiteSpace(HistoryColumnName)) throw new ArgumentException("HistoryColumnName must be set.", nameof(HistoryColumnName));
-            if (MaxLength <= 0 || MaxLength > SasRecHistoryWindowMapping.Width)
-                throw new ArgumentOutOfRangeException(nameof(MaxLength), MaxLength, $"MaxLength must be in 1..{SasRecHistoryWindowMapping.Width}.");
-            if (HiddenSize <= 0) throw new ArgumentOutOfRangeException(nameof(HiddenSize), HiddenSize, "HiddenSize must be positive.");
-            if (NumberOfBlocks <= 0) throw new ArgumentOutOfRangeException(nameof(NumberOfBlocks), NumberOfBlocks, "NumberOfBlocks must be positive.");
+            CheckColumnName(UserIdColumnName, nameof(UserIdColumnName));
+            CheckColumnName(ItemIdColumnName, nameof(ItemIdColumnName));
+            CheckColumnName(HistoryColumnName, nameof(HistoryColumnName));
+            // The history and the candidate item are two inputs of the scoring rows; the user, item and timestamp
+            // columns are three columns of the training log.
+            CheckDistinctColumns((HistoryColumnName, nameof(HistoryColumnName)), (ItemIdColumnName, nameof(ItemIdColumnName)));
+            CheckDistinctColumns((UserIdColumnName, nameof(UserIdColumnName)), (ItemIdColumnName, nameof(ItemIdColumnName)), (TimestampColumnName, nameof(TimestampColumnName)));
+            CheckRange(MaxLength, 1, SasRecHistoryWindowMapping.Width, nameof(MaxLength));
+            CheckWidth(HiddenSize, nameof(HiddenSize));
+            CheckRange(NumberOfBlocks, 1, MaxLayers, nameof(NumberOfBlocks));
             if (NumberOfHeads <= 0 || HiddenSize % NumberOfHeads != 0)
-                throw new ArgumentOutOfRangeException(nameof(NumberOfHeads), NumberOfHeads, $"NumberOfHeads must be positive and divide HiddenSize ({HiddenSize}).");
-            if (FeedForwardSize < 0) throw new ArgumentOutOfRangeException(nameof(FeedForwardSize), FeedForwardSize, "FeedForwardSize must be >= 0.");
-            if (!(DropoutRate >= 0 && DropoutRate < 1)) throw new ArgumentOutOfRangeException(nameof(DropoutRate), DropoutRate, "DropoutRate must be in [0, 1).");
+                throw new ArgumentOutOfRangeException(nameof(NumberOfHeads), NumberOfHeads, $"NumberOfHeads must be positive and divide HiddenSize ({HiddenSize}); it is {NumberOfHeads}.");
+            CheckRange(FeedForwardSize, 0, MaxWidth, nameof(FeedForwardSize));
+            CheckDropout(DropoutRate, nameof(DropoutRate));
             if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
-            if (NegativeCount <= 0) throw new ArgumentOutOfRangeException(nameof(NegativeCount), NegativeCount, "NegativeCount must be positive.");
-            if (TopK <= 0) throw new ArgumentOutOfRangeException(nameof(TopK), TopK, "TopK must be positive.");
-            if (ValidationK <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationK), ValidationK, "ValidationK must be positive.");
-            if (ValidationNegatives <= 0) throw new ArgumentOutOfRangeException(nameof(ValidationNegatives), ValidationNegatives, "ValidationNegatives must be positive.");
+            CheckRange(NegativeCount, 1, MaxCount, nameof(NegativeCount));
+            CheckRange(TopK, 1, MaxCount, nameof(TopK));
+            CheckRange(ValidationK, 1, MaxCount, nameof(ValidationK));
+            CheckRange(ValidationNegatives, 1, MaxCount, nameof(ValidationNegatives));
         }
     }
 
@@ -138,10 +141,8 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
     /// <exception cref="ArgumentException">A column is missing or not key-typed, or the validation key types differ.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><see cref="Options.TopK"/> exceeds the number of items.</exception>
     /// <exception cref="InvalidOperationException">No user has two training events (nothing to learn a next item from).</exception>
-    public override SasRecTransformer Fit(IDataView trainData, IDataView? validationData)
+    protected override SasRecTransformer FitCore(IDataView trainData, IDataView? validationData)
     {
-        ArgumentNullException.ThrowIfNull(trainData);
-        NativeRuntimes.EnsureForTraining();
         var o = TrainerOptions;
         var host = ((IHostEnvironment)Context).Register("SASRec");
         var sequences = UserSequences.FromDataViews(new[] { trainData }, o.UserIdColumnName, o.ItemIdColumnName, o.TimestampColumnName);
@@ -167,8 +168,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
 
         using var ch = host.Start("Setup");
         var device = DeviceSelector.Select(Context, ch);
-        random.manual_seed(o.Seed);
-        var module = new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate);
+        var module = SeededInitialization.Create(o.Seed, () => new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate));
         // A full softmax reads every item row in every step, and so does any step whose lookups (inputs, targets and
         // sampled negatives) outnumber the items: a row-wise update would save nothing there.
         long lookupsPerStep = (long)o.BatchSize * l * 2 + (o.Loss == SasRecLoss.SampledSoftmax ? (long)o.BatchSize * o.NegativeCount : (long)o.BatchSize * l);
@@ -182,8 +182,6 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         if (validationData != null)
         {
             var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
-            if (valid.UserCount != userCount || valid.ItemCount != itemCount)
-                throw new ArgumentException($"The validation data's key types ({valid.UserCount} users, {valid.ItemCount} items) differ from the training data's ({userCount}, {itemCount}); transform both with the same fitted MapValueToKey.", nameof(validationData));
             validationScorer = new SasRecScorer(module, trainHistories, userCount, device);
             var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed, UserBatchSize = 1024 };
             var scorer = validationScorer;
@@ -207,6 +205,13 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         module.SetUnknownItemToMean();
         var itemIds = KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]);
         return new SasRecTransformer(Context, module, device, o, userCount, trainHistories, itemIds, report, tokens);
+    }
+
+    /// <summary>Key-typed user and item columns of the log (the validation log's with the training log's cardinalities).</summary>
+    private protected override void CheckSchema(DataViewSchema trainSchema, DataViewSchema? validationSchema)
+    {
+        var o = TrainerOptions;
+        ColumnChecks.TrainingAndValidationKeys(trainSchema, validationSchema, o.UserIdColumnName, o.ItemIdColumnName);
     }
 
     /// <summary>

@@ -87,13 +87,33 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
     public bool IsRowToRowMapper => ((ITransformer)_chain).IsRowToRowMapper;
 
     /// <inheritdoc/>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _chain.GetOutputSchema(inputSchema);
+    /// <exception cref="ArgumentException">The history or item column is missing or has the wrong type.</exception>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _chain.GetOutputSchema(CheckInputSchema(inputSchema));
 
     /// <inheritdoc/>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)_chain).GetRowToRowMapper(inputSchema);
+    /// <exception cref="ArgumentException">The history or item column is missing or has the wrong type.</exception>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)_chain).GetRowToRowMapper(CheckInputSchema(inputSchema));
 
     /// <inheritdoc/>
-    public IDataView Transform(IDataView input) => _chain.Transform(input);
+    /// <exception cref="ArgumentException">The history or item column is missing or has the wrong type.</exception>
+    public IDataView Transform(IDataView input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        CheckInputSchema(input.Schema);
+        return _chain.Transform(input);
+    }
+
+    /// <summary>
+    /// The history must be a vector of item keys and the candidate a scalar item key, both of the trained item key type:
+    /// the chain converts the history to UInt32, so a plain numeric vector would otherwise be scored as keys.
+    /// </summary>
+    private DataViewSchema CheckInputSchema(DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(inputSchema);
+        ColumnChecks.KeyVector(inputSchema, HistoryColumnName, "history", _module.ItemCount);
+        ColumnChecks.Key(inputSchema, ItemColumnName, "item", _module.ItemCount);
+        return inputSchema;
+    }
 
     /// <summary>Saves the inner ML.NET chain: loading the result gives that chain back.</summary>
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_chain).Save(ctx);

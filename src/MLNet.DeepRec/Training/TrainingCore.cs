@@ -44,6 +44,12 @@ internal interface ITrainingObjective<in TBatch>
 
     /// <summary>Mean loss over the batch, as a scalar tensor attached to the autograd graph.</summary>
     Tensor ComputeLoss(TBatch batch);
+
+    /// <summary>
+    /// What the data may contribute to a divergence, appended to the message when the loss becomes NaN or infinite
+    /// (e.g. "the largest |feature value| in the training data is 3e+05"); null when the data cannot be the cause.
+    /// </summary>
+    string? DivergenceHint => null;
 }
 
 /// <summary>A validation metric evaluated after each epoch (higher is better), e.g. NDCG@10 on held-out interactions.</summary>
@@ -178,7 +184,7 @@ internal static class TrainingCore
                     meanLoss = (lossOnDevice is null ? lossSum : lossOnDevice.item<float>()) / samples;
                 }
                 if (double.IsNaN(meanLoss) || double.IsInfinity(meanLoss))
-                    throw new InvalidOperationException($"Training diverged at epoch {epoch} (loss = {meanLoss}). Lower the LearningRate or raise L2Regularization.");
+                    throw Diverged(epoch, meanLoss, options, objective.DivergenceHint);
                 double trainSeconds = watch.Elapsed.TotalSeconds;
                 currentLoss = meanLoss;
 
@@ -226,6 +232,14 @@ internal static class TrainingCore
         if (optimizer is IAdamState trained) finalState = trained.ExportState();
         return new TrainingReport(epochs, validation?.Name, bestEpoch == 0 ? null : bestEpoch, total.Elapsed.TotalSeconds);
     }
+
+    /// <summary>The error for a NaN or infinite epoch loss, naming the likely causes: the learning rate, and the data's
+    /// scale where the model can tell it.</summary>
+    internal static InvalidOperationException Diverged(int epoch, double loss, DeepRecTrainerOptionsBase options, string? dataHint) =>
+        new($"Training diverged at epoch {epoch} (loss = {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}). Likely causes: " +
+            $"the learning rate is too high for this data (LearningRate = {options.LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture)}, optimizer {options.Optimizer}); lower it" +
+            (dataHint == null ? "" : $"; or the input is badly scaled: {dataHint}") +
+            $". Raising L2Regularization (now {options.L2Regularization.ToString(System.Globalization.CultureInfo.InvariantCulture)}) can also help.");
 
     private static void ReplaceSnapshot(ref Dictionary<string, Tensor>? snapshot, nn.Module module)
     {

@@ -80,7 +80,7 @@ public class SasRecScaleTests
         Assert.That(recommended.Select(r => r.ItemKey).Distinct().Count(), Is.EqualTo(10));
         Assert.That(recommended.All(r => r.ItemKey is >= 1 and <= CatalogueSize && !history.Contains(r.ItemKey) && float.IsFinite(r.Score)), Is.True);
         var rows = d.Context.Data.LoadFromEnumerable(new[] { new SasRecServingTests.HistoryRow { History = history, ItemKey = history[0] } });
-        var prediction = d.Context.Data.CreateEnumerable<SasRecServingTests.Prediction>(model.Transform(rows), reuseRowObject: false).Single();
+        var prediction = d.Context.Data.CreateEnumerable<SasRecServingTests.Prediction>(model.Transform(SequenceTestData.AsItemKeys(d.Context, rows, model.ItemCount)), reuseRowObject: false).Single();
         Assert.That(prediction.TopKItems, Is.EqualTo(recommended.Select(r => r.ItemKey).ToArray()));
         Assert.That(prediction.TopKScores, Is.EqualTo(recommended.Select(r => r.Score).ToArray()).Within(1e-3f));
     }

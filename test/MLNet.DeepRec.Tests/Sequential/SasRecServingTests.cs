@@ -39,8 +39,10 @@ public class SasRecServingTests
     [OneTimeTearDown]
     public void TearDown() { if (Shared.IsValueCreated) Shared.Value.Dispose(); }
 
-    // Raw item keys as plain UInt32 (a variable-length vector and a scalar). Not POCO [KeyType] members: ML.NET turns a
-    // scalar key member's value v into key v + 1 (see MlNetFactsTests), which would shift the candidate.
+    // Raw item keys as plain UInt32 (a variable-length vector and a scalar), for the loaded ML.NET chain. Not POCO
+    // [KeyType] members (nor key types in a schema definition): ML.NET turns a scalar key member's value v into key
+    // v + 1 (see MlNetFactsTests), which would shift the candidate. The SasRecTransformer itself rejects plain UInt32:
+    // it is given the same keys through SequenceTestData.AsItemKeys.
     private static SchemaDefinition InputDefinition(int itemCount) => SchemaDefinition.Create(typeof(HistoryRow));
 
     /// <summary>Histories around the edges: empty, shorter than, equal to and longer than L, with unknown keys.</summary>
@@ -76,7 +78,7 @@ public class SasRecServingTests
     public void OnnxScoresAndTopKMatchTheTorchSharpNetworkAtEveryEdge()
     {
         var rows = EdgeRows(Model.ItemCount);
-        var view = D.Context.Data.LoadFromEnumerable(rows, InputDefinition(Model.ItemCount));
+        var view = SequenceTestData.AsItemKeys(D.Context, D.Context.Data.LoadFromEnumerable(rows, InputDefinition(Model.ItemCount)), Model.ItemCount);
         var predictions = D.Context.Data.CreateEnumerable<Prediction>(Model.Transform(view), reuseRowObject: false).ToList();
         for (int n = 0; n < rows.Count; n++)
         {
@@ -173,7 +175,7 @@ public class SasRecServingTests
 
         // The grouped view is a valid scoring input (candidate item: key 0, i.e. only the top-K columns matter).
         var withCandidate = ml.Transforms.CustomMapping<NoItem, WithItem>((_, o) => o.ItemKey = 1, null).Fit(histories).Transform(histories);
-        var scored = Model.Transform(withCandidate);
+        var scored = Model.Transform(SequenceTestData.AsItemKeys(ml, withCandidate, Model.ItemCount, "ItemKey"));
         var first = ml.Data.CreateEnumerable<Prediction>(scored, reuseRowObject: false).First();
         Assert.That(first.TopKItems.Length, Is.EqualTo(TopK));
         Assert.That(scored.Schema.GetColumnOrNull(SasRecTransformer.TopKItemsColumnName), Is.Not.Null);

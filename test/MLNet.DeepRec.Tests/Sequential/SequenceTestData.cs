@@ -21,6 +21,22 @@ internal static class SequenceTestData
 
     public const int Users = 500, Items = 100;
 
+    private sealed class KeyValue { public uint Value { get; set; } }
+
+    /// <summary>
+    /// Raw item keys in plain UInt32 columns (scalars or vectors; default "History" and "ItemKey") as keys of an item key
+    /// type of <paramref name="itemCount"/>: v stays key v for v in 1..itemCount, anything else becomes key 0 (unknown).
+    /// MapValueToKey with the values 1..itemCount in order as its key data does exactly that.
+    /// </summary>
+    public static IDataView AsItemKeys(MLContext ml, IDataView view, int itemCount, params string[] columns)
+    {
+        if (columns.Length == 0) columns = new[] { "History", "ItemKey" };
+        var keyData = ml.Data.LoadFromEnumerable(Enumerable.Range(1, itemCount).Select(i => new KeyValue { Value = (uint)i }));
+        foreach (string c in columns)
+            view = ml.Transforms.Conversion.MapValueToKey(c, c, keyData: keyData).Fit(view).Transform(view);
+        return view;
+    }
+
     /// <summary>The planted successor of item number i (0-based item numbers; ids are "i{n}").</summary>
     public static int Next(int i) => (i * 7 + 3) % Items;
 
