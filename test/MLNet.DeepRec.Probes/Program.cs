@@ -18,6 +18,7 @@ switch (probe)
         return 0;
     case "declared-keys":
         return DeclaredKeys(int.Parse(args[1], CultureInfo.InvariantCulture), args[2]);
+    case "fuzz": return Fuzz.Run(args[1..]);
     default:
         Console.Error.WriteLine("usage: MLNet.DeepRec.Probes baseline | declared-keys ROWS MODEL_PATH");
         return 2;

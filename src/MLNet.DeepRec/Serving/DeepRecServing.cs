@@ -29,6 +29,15 @@ public static class DeepRecServing
     /// inside it, a component this process cannot load — into an <see cref="InvalidDataException"/> whose message names
     /// the file and keeps ML.NET's or ONNX Runtime's explanation (the original exception is the inner exception).
     /// </summary>
+    /// <remarks>
+    /// The file is treated as untrusted. Before ML.NET sees it, the zip is read through once (every entry must
+    /// decompress to its declared size) and every ONNX model in it must be one this library could have written: only
+    /// the operators MLNet.DeepRec's exporters emit, initializers whose data matches their dims, no constant computed
+    /// larger than the model's own weights, and a size whose load fits in the memory available to the process. Other
+    /// ONNX models are rejected (load them with <c>mlContext.Model.Load</c>); a zip without ONNX models (ML.NET's own
+    /// transformers) is passed on as it is. When a load fails, the <c>ml_dotnet_*</c> folder and the ONNX copy that
+    /// ML.NET may leave in <see cref="MLContext.TempFilePath"/> for this file are deleted.
+    /// </remarks>
     /// <param name="mlContext">The context to load into; its <see cref="MLContext.GpuDeviceId"/> and
     /// <see cref="MLContext.FallbackToCpu"/> choose the ONNX Runtime device.</param>
     /// <param name="path">The model zip.</param>
@@ -54,13 +63,24 @@ public static class DeepRecServing
             throw new FileNotFoundException($"The model file '{fullPath}' does not exist.", fullPath);
         RegisterForLoading(mlContext);
         long length = new FileInfo(fullPath).Length;
+        ModelZipInspector.Contents? contents = null;
+        IReadOnlySet<string>? tempBefore = null;
+        string tempPath = mlContext.TempFilePath;
         try
         {
+            // Everything that can be checked without ML.NET is checked first, so that a rejected file never reaches
+            // ML.NET's loaders or ONNX Runtime (and leaves nothing in the temporary folder).
+            contents = ModelZipInspector.Check(fullPath);
+            tempBefore = ModelZipInspector.Snapshot(tempPath);
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
             return mlContext.Model.Load(stream, out inputSchema);
         }
         catch (Exception e) when (e is not (OperationCanceledException or OutOfMemoryException or UnauthorizedAccessException))
         {
+            // ML.NET extracts entries to an ml_dotnet_* folder and gives ONNX Runtime a copy of the ONNX bytes in a
+            // temporary file, and a failing load can leave both behind.
+            if (contents is not null && tempBefore is not null)
+                ModelZipInspector.RemoveLeftovers(tempPath, tempBefore, contents);
             // ML.NET creates components by reflection: the cause sits under one or more TargetInvocationExceptions.
             Exception cause = e;
             while (cause is System.Reflection.TargetInvocationException { InnerException: { } innerCause })

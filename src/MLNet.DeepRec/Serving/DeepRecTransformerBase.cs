@@ -28,6 +28,7 @@ namespace MLNet.DeepRec.Serving;
 public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDisposable
 {
     private readonly byte[] _onnxModel;
+    private readonly string _onnxFile;
     private readonly TransformerChain<ITransformer> _inner;
 
     /// <summary>Builds the inner ML.NET chain over <paramref name="onnxModel"/>.</summary>
@@ -38,7 +39,8 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <param name="kind">Which scalar columns to produce.</param>
     /// <param name="schemaSource">Data whose schema the chain is fitted on (the training data); when null, a schema
     /// is derived from the ONNX signature (uint32 inputs become key columns).</param>
-    /// <exception cref="InvalidDataException">The ONNX bytes are truncated or corrupt.</exception>
+    /// <exception cref="InvalidDataException">The ONNX bytes are truncated or corrupt, hold a graph MLNet.DeepRec does not
+    /// write (see <see cref="DeepRecServing.LoadModel(MLContext, string, out DataViewSchema)"/>), or ONNX Runtime rejects them.</exception>
     /// <exception cref="ArgumentException">The mapping or the graph outputs do not match the contract.</exception>
     protected DeepRecTransformerBase(MLContext mlContext, byte[] onnxModel, IReadOnlyDictionary<string, string> onnxInputToColumn,
         DeepRecScoreKind kind, IDataView? schemaSource)
@@ -77,7 +79,36 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         MLContext = mlContext;
         ScoreKind = kind;
         IDataView source = schemaSource ?? new EmptyDataView(SchemaFromSignature(summary, onnxInputToColumn));
-        _inner = BuildChain(mlContext, _onnxModel, summary, onnxInputToColumn, kind, source, extra);
+        // ONNX Runtime reads the model from a file. Given a stream, ML.NET copies it to a temporary file that nothing
+        // ever deletes (OnnxModel.CreateFromStream does not own its copy); so this transformer writes and owns that file,
+        // deleting it when disposed or when the chain cannot be built. ML.NET reads it back when the chain is saved.
+        _onnxFile = Path.Combine(mlContext.TempFilePath, $"deeprec-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            File.WriteAllBytes(_onnxFile, _onnxModel);
+            _inner = BuildChain(mlContext, _onnxFile, summary, onnxInputToColumn, kind, source, extra);
+        }
+        catch (Exception e)
+        {
+            DeleteOnnxFile();
+            if (OnnxRuntimeCause(e) is Exception cause)
+                throw new InvalidDataException($"ONNX Runtime could not load the ONNX model ({_onnxModel.Length:N0} bytes): {cause.Message}", e);
+            throw;
+        }
+    }
+
+    /// <summary>The ONNX Runtime error under ML.NET's wrappers (it reports a rejected model as InvalidOperationException).</summary>
+    private static Exception? OnnxRuntimeCause(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is Microsoft.ML.OnnxRuntime.OnnxRuntimeException) return x;
+        return null;
+    }
+
+    private void DeleteOnnxFile()
+    {
+        try { File.Delete(_onnxFile); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 
     /// <summary>The ML.NET context this transformer was built with.</summary>
@@ -114,7 +145,8 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <summary>Saves the inner ML.NET chain: loading the result gives that chain back.</summary>
     void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_inner).Save(ctx);
 
-    /// <summary>Releases the ONNX Runtime session held by the inner chain.</summary>
+    /// <summary>Releases the ONNX Runtime session held by the inner chain and deletes the temporary copy of the ONNX model
+    /// it was read from (in <see cref="MLContext.TempFilePath"/>).</summary>
     public void Dispose()
     {
         Dispose(true);
@@ -125,7 +157,11 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <param name="disposing">True when called from <see cref="Dispose()"/>.</param>
     protected virtual void Dispose(bool disposing)
     {
-        if (disposing) _inner.Dispose();
+        if (disposing)
+        {
+            _inner.Dispose();
+            DeleteOnnxFile();
+        }
     }
 
     /// <summary>
@@ -133,12 +169,11 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// expects; the CPU build of ONNX Runtime has no CUDA entry point at all (EntryPointNotFoundException), so that
     /// case is handled here the way <see cref="MLContext.FallbackToCpu"/> promises.
     /// </summary>
-    private static IEstimator<ITransformer> ApplyOnnxModel(MLContext ml, string[] outputs, string[] inputs, byte[] model)
+    private static IEstimator<ITransformer> ApplyOnnxModel(MLContext ml, string[] outputs, string[] inputs, string modelFile)
     {
         try
         {
-            return ml.Transforms.ApplyOnnxModel(outputs, inputs, new MemoryStream(model, writable: false),
-                gpuDeviceId: ml.GpuDeviceId, fallbackToCpu: ml.FallbackToCpu);
+            return ml.Transforms.ApplyOnnxModel(outputs, inputs, modelFile, gpuDeviceId: ml.GpuDeviceId, fallbackToCpu: ml.FallbackToCpu);
         }
         catch (Exception e) when (ml.GpuDeviceId != null && ml.FallbackToCpu && e is EntryPointNotFoundException or DllNotFoundException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
         {
@@ -149,7 +184,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
             // ML.NET substitutes the context's own GpuDeviceId for a null argument, so the CPU session is made through a
             // context that asks for no GPU.
             var cpuContext = new MLContext();
-            return cpuContext.Transforms.ApplyOnnxModel(outputs, inputs, new MemoryStream(model, writable: false), gpuDeviceId: null, fallbackToCpu: true);
+            return cpuContext.Transforms.ApplyOnnxModel(outputs, inputs, modelFile, gpuDeviceId: null, fallbackToCpu: true);
         }
     }
 
@@ -205,7 +240,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         return builder.ToSchema();
     }
 
-    private static TransformerChain<ITransformer> BuildChain(MLContext ml, byte[] model, OnnxModelSummary summary,
+    private static TransformerChain<ITransformer> BuildChain(MLContext ml, string modelFile, OnnxModelSummary summary,
         IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind, IDataView source, string[] extraOutputs)
     {
         var transformers = new List<ITransformer>();
@@ -238,7 +273,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         string[] outputs = kind == DeepRecScoreKind.Regression
             ? [DeepRecColumns.Score]
             : [DeepRecColumns.Score, DeepRecColumns.Probability];
-        Add(ApplyOnnxModel(ml, [.. outputs, .. extraOutputs], onnxInputs, model));
+        Add(ApplyOnnxModel(ml, [.. outputs, .. extraOutputs], onnxInputs, modelFile));
 
         switch (kind)
         {
