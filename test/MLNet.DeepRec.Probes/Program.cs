@@ -24,8 +24,9 @@ switch (probe)
         return RuntimeProbes.TrainOnGpu();
     case "litter":
         return RuntimeProbes.Litter(args[1], kill: args.Length > 2 && args[2] == "kill");
+    case "fuzz": return Fuzz.Run(args[1..]);
     default:
-        Console.Error.WriteLine("usage: MLNet.DeepRec.Probes baseline | declared-keys ROWS MODEL_PATH | fit-tiny | train-gpu | litter MODEL_PATH [kill]");
+        Console.Error.WriteLine("usage: MLNet.DeepRec.Probes baseline | declared-keys ROWS MODEL_PATH | fit-tiny | train-gpu | litter MODEL_PATH [kill] | fuzz ...");
         return 2;
 }
 

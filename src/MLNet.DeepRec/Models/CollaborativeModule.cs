@@ -1,4 +1,5 @@
 using MLNet.DeepRec.Onnx;
+using MLNet.DeepRec.Serving;
 using TorchSharp;
 using MLNet.DeepRec.Training;
 using TorchSharp.Modules;
@@ -31,19 +32,96 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>The architecture's sizes (e.g. factors, layer widths), recorded in checkpoints.</summary>
     public abstract IReadOnlyDictionary<string, int[]> HyperParameters { get; }
 
-    /// <summary>Rebuilds an (untrained) network of a checkpointed kind.</summary>
+    /// <summary>Rebuilds an (untrained) network of a checkpointed kind; the sizes are checked first (<see cref="Describe"/>).</summary>
     public static CollaborativeModule Create(string kind, int userCount, int itemCount, IReadOnlyDictionary<string, int[]> hp)
     {
-        int[] Get(string key) => hp.TryGetValue(key, out var v) && v.Length > 0
-            ? v : throw new InvalidDataException($"The checkpoint of a {kind} model lacks the hyper-parameter '{key}'.");
+        _ = Describe(kind, userCount, itemCount, hp, $"The checkpoint of a {kind} model");
         return kind switch
         {
-            "GMF" => new GmfModule(userCount, itemCount, Get("factors")[0]),
-            "MLP" => new MlpModule(userCount, itemCount, Get("layers")),
-            "NeuMF" => new NeuMFModule(userCount, itemCount, Get("factors")[0], Get("layers")),
-            "MF" => new DotProductMFModule(userCount, itemCount, Get("factors")[0]),
-            _ => throw new InvalidDataException($"Unknown model kind '{kind}' in the checkpoint."),
+            "GMF" => new GmfModule(userCount, itemCount, hp["factors"][0]),
+            "MLP" => new MlpModule(userCount, itemCount, hp["layers"]),
+            "NeuMF" => new NeuMFModule(userCount, itemCount, hp["factors"][0], hp["layers"]),
+            _ => new DotProductMFModule(userCount, itemCount, hp["factors"][0]),
         };
+    }
+
+    /// <summary>
+    /// The parameters (state-dict names and shapes) that <see cref="Create"/> would allocate for these sizes, without
+    /// allocating them, after checking every size against <see cref="LoadLimits"/>: what a checkpoint's stored tensors
+    /// are compared with before any network is built. Each parameter says which fields its shape follows from.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A size is missing, not positive or beyond the limits; the message names it.</exception>
+    public static IReadOnlyList<ParameterSpec> Describe(string kind, int userCount, int itemCount, IReadOnlyDictionary<string, int[]> hp, string what)
+    {
+        LoadLimits.CheckRange(userCount, 1, LoadLimits.MaxTableRows, what, "UserCount");
+        LoadLimits.CheckRange(itemCount, 1, LoadLimits.MaxTableRows, what, "ItemCount");
+        int[] Get(string key, int maxLength)
+        {
+            if (!hp.TryGetValue(key, out var v) || v is null || v.Length == 0)
+                throw new InvalidDataException($"{what} lacks the hyper-parameter '{key}'.");
+            LoadLimits.CheckRange(v.Length, 1, maxLength, what, $"the length of hyper-parameter '{key}'");
+            for (int n = 0; n < v.Length; n++)
+                LoadLimits.CheckRange(v[n], 1, LoadLimits.MaxWidth, what, maxLength == 1 ? $"hyper-parameter '{key}'" : $"hyper-parameter '{key}'[{n}]");
+            return v;
+        }
+        long users = userCount + 1L, items = itemCount + 1L;
+        var specs = new List<ParameterSpec>();
+        void Tables(string prefix, long width, string widthOrigin)
+        {
+            specs.Add(new(prefix + "user_embedding.weight", [users, width], $"UserCount + 1 = {users} rows × {widthOrigin}"));
+            specs.Add(new(prefix + "item_embedding.weight", [items, width], $"ItemCount + 1 = {items} rows × {widthOrigin}"));
+        }
+        void Linear(string prefix, long inputs, long outputs, string origin)
+        {
+            specs.Add(new(prefix + ".weight", [outputs, inputs], origin));
+            specs.Add(new(prefix + ".bias", [outputs], origin));
+        }
+        void Tower(string prefix, int[] layers)
+        {
+            if (layers[0] % 2 != 0)
+                throw new InvalidDataException($"{what}: hyper-parameter 'layers'[0] = {layers[0]} must be even (it is twice the embedding width).");
+            Tables(prefix, layers[0] / 2, $"layers[0] / 2 = {layers[0] / 2}");
+            for (int l = 1; l < layers.Length; l++)
+                Linear($"{prefix}tower.{2 * (l - 1)}", layers[l - 1], layers[l], $"layers[{l - 1}] = {layers[l - 1]} → layers[{l}] = {layers[l]}");
+        }
+        switch (kind)
+        {
+            case "GMF":
+            {
+                int f = Get("factors", 1)[0];
+                Tables("", f, $"factors = {f}");
+                Linear("output", f, 1, $"factors = {f}");
+                break;
+            }
+            case "MLP":
+            {
+                int[] layers = Get("layers", LoadLimits.MaxLayers);
+                Tower("", layers);
+                Linear("output", layers[^1], 1, $"layers[^1] = {layers[^1]}");
+                break;
+            }
+            case "NeuMF":
+            {
+                int f = Get("factors", 1)[0];
+                int[] layers = Get("layers", LoadLimits.MaxLayers);
+                Tables("gmf.", f, $"factors = {f}");
+                Tower("mlp.", layers);
+                Linear("output", f + layers[^1], 1, $"factors + layers[^1] = {f + layers[^1]}");
+                break;
+            }
+            case "MF":
+            {
+                int f = Get("factors", 1)[0];
+                Tables("", f, $"factors = {f}");
+                specs.Add(new("user_bias.weight", [users, 1], $"UserCount + 1 = {users} rows"));
+                specs.Add(new("item_bias.weight", [items, 1], $"ItemCount + 1 = {items} rows"));
+                specs.Add(new("global_bias", [1], "one value"));
+                break;
+            }
+            default:
+                throw new InvalidDataException($"{what}: Unknown model kind '{kind}' (ModelKind must be GMF, MLP, NeuMF or MF).");
+        }
+        return specs;
     }
 
     /// <summary>Logits for pairs: <paramref name="users"/> and <paramref name="items"/> are int64 [n]; returns [n].</summary>
@@ -114,4 +192,11 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>An item embedding table: one row per item key plus row 0 (unknown), initialised N(0, std²).</summary>
     protected static EmbeddingTable ItemTable(int itemCount, int dimension, double std = 0.01) =>
         new EmbeddingTable("item_table", itemCount + 1L, dimension, EmbeddingRole.Item).Initialize(std);
+}
+
+/// <summary>One parameter a collaborative network has: its state-dict name, shape, and the fields the shape follows from.</summary>
+internal sealed record ParameterSpec(string Name, long[] Shape, string Origin)
+{
+    /// <summary>Number of values.</summary>
+    public long Elements => Shape.Aggregate(1L, (a, d) => a * d);
 }

@@ -49,6 +49,14 @@ public static class DeepRecServing
     /// at the latest when the process exits (or, after a crash, by the next process that uses the library), and deleted at
     /// once when the load fails. Do not change <see cref="MLContext.TempFilePath"/> from another thread during the call.
     /// </para>
+    /// <para>
+    /// The file is treated as untrusted. Before ML.NET sees it, the zip is read through once (every entry must
+    /// decompress to its declared size) and every ONNX model in it must be one this library could have written: only
+    /// the operators MLNet.DeepRec's exporters emit, initializers whose data matches their dims, no constant computed
+    /// larger than the model's own weights, and a size whose load fits in the memory available to the process. Other
+    /// ONNX models are rejected (load them with <c>mlContext.Model.Load</c>); a zip without ONNX models (ML.NET's own
+    /// transformers) is passed on as it is.
+    /// </para>
     /// </remarks>
     /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is not a loadable ML.NET model.</exception>
@@ -77,6 +85,9 @@ public static class DeepRecServing
         bool loaded = false;
         try
         {
+            // Everything that can be checked without ML.NET is checked first, so that a rejected file never reaches
+            // ML.NET's loaders or ONNX Runtime.
+            ModelZipInspector.Check(fullPath);
             mlContext.TempFilePath = loadFolder;
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
             ITransformer model = mlContext.Model.Load(stream, out inputSchema);

@@ -43,7 +43,8 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// <param name="kind">Which scalar columns to produce.</param>
     /// <param name="schemaSource">Data whose schema the chain is fitted on (the training data); when null, a schema
     /// is derived from the ONNX signature (uint32 inputs become key columns).</param>
-    /// <exception cref="InvalidDataException">The ONNX bytes are truncated or corrupt.</exception>
+    /// <exception cref="InvalidDataException">The ONNX bytes are truncated or corrupt, hold a graph MLNet.DeepRec does not
+    /// write (see <see cref="DeepRecServing.LoadModel(MLContext, string, out DataViewSchema)"/>), or ONNX Runtime rejects them.</exception>
     /// <exception cref="ArgumentException">The mapping or the graph outputs do not match the contract.</exception>
     protected DeepRecTransformerBase(MLContext mlContext, byte[] onnxModel, IReadOnlyDictionary<string, string> onnxInputToColumn,
         DeepRecScoreKind kind, IDataView? schemaSource)
@@ -88,11 +89,21 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         {
             _inner = BuildChain(mlContext, _onnxFile, summary, onnxInputToColumn, kind, source, extra);
         }
-        catch
+        catch (Exception e)
         {
             PrivateTempFiles.TryDelete(_onnxFile);
+            if (OnnxRuntimeCause(e) is Exception cause)
+                throw new InvalidDataException($"ONNX Runtime could not load the ONNX model ({_onnxModel.Length:N0} bytes): {cause.Message}", e);
             throw;
         }
+    }
+
+    /// <summary>The ONNX Runtime error under ML.NET's wrappers (it reports a rejected model as InvalidOperationException).</summary>
+    private static Exception? OnnxRuntimeCause(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+            if (x is Microsoft.ML.OnnxRuntime.OnnxRuntimeException) return x;
+        return null;
     }
 
     /// <summary>The ML.NET context this transformer was built with.</summary>

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.ML;
 using MLNet.DeepRec.Data;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Serving;
 using MLNet.DeepRec.Training;
 using static TorchSharp.torch;
 
@@ -88,6 +89,12 @@ internal static class CollaborativeCheckpoint
         }
     }
 
+    /// <summary>
+    /// Reads a checkpoint that may be hostile: the manifest is checked against <see cref="LoadLimits"/> and against
+    /// the names and shapes of the stored tensors (read first, values skipped), and the memory the load needs is
+    /// estimated, all before any network or large array is allocated. Only <see cref="InvalidDataException"/>,
+    /// <see cref="IOException"/> and <see cref="ArgumentException"/> come out.
+    /// </summary>
     public static CollaborativeFilteringTransformer Load(MLContext mlContext, string path)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
@@ -100,25 +107,49 @@ internal static class CollaborativeCheckpoint
         using (file)
         using (zip)
         {
-            Manifest manifest;
-            try
-            {
-                using var s = Entry(zip, ManifestEntry, what).Open();
-                manifest = JsonSerializer.Deserialize<Manifest>(s) ?? throw new InvalidDataException($"{what} has an empty manifest.");
-            }
-            catch (JsonException e) { throw new InvalidDataException($"{what} has a corrupted manifest.", e); }
+            Manifest manifest = ReadManifest(zip, what);
             if (manifest.Format != FormatName)
                 throw new InvalidDataException($"{what} is a '{manifest.Format}' file, not a collaborative-model checkpoint.");
             if (manifest.FormatVersion is < 1 or > FormatVersion)
                 throw new InvalidDataException($"{what} has format version {manifest.FormatVersion}; this library (version {typeof(CollaborativeCheckpoint).Assembly.GetName().Version}) reads versions 1 to {FormatVersion}.");
-            if (manifest.UserCount <= 0 || manifest.ItemCount <= 0)
-                throw new InvalidDataException($"{what} declares {manifest.UserCount} users and {manifest.ItemCount} items.");
+            if (string.IsNullOrEmpty(manifest.UserColumn) || string.IsNullOrEmpty(manifest.ItemColumn))
+                throw new InvalidDataException($"{what}: the manifest's UserColumn and ItemColumn must name columns.");
+            if (manifest.OptimizerStep < 0)
+                throw new InvalidDataException($"{what}: OptimizerStep = {manifest.OptimizerStep} is negative.");
+            // Checks UserCount, ItemCount and every hyper-parameter against the limits, and gives the parameters a
+            // network of these sizes has, without building it.
+            var specs = CollaborativeModule.Describe(manifest.ModelKind, manifest.UserCount, manifest.ItemCount,
+                manifest.HyperParameters ?? throw new InvalidDataException($"{what}: the manifest has no HyperParameters."), what);
             int declaredUsers = manifest.FormatVersion >= 2 ? manifest.DeclaredUserCount : manifest.UserCount;
             int declaredItems = manifest.FormatVersion >= 2 ? manifest.DeclaredItemCount : manifest.ItemCount;
-            if (declaredUsers < manifest.UserCount || declaredItems < manifest.ItemCount)
-                throw new InvalidDataException($"{what} declares {declaredUsers} user and {declaredItems} item keys but {manifest.UserCount} and {manifest.ItemCount} rows.");
-            if (manifest.Users != null && manifest.Users.Length != declaredUsers || manifest.Items != null && manifest.Items.Length != declaredItems)
-                throw new InvalidDataException($"{what}: the key vocabulary does not match the declared key counts.");
+            LoadLimits.CheckRange(declaredUsers, manifest.UserCount, LoadLimits.MaxTableRows, what, "DeclaredUserCount");
+            LoadLimits.CheckRange(declaredItems, manifest.ItemCount, LoadLimits.MaxTableRows, what, "DeclaredItemCount");
+            CheckVocabulary(manifest.Users, declaredUsers, what, "Users", "DeclaredUserCount");
+            CheckVocabulary(manifest.Items, declaredItems, what, "Items", "DeclaredItemCount");
+
+            // The stored shapes must be exactly those of the manifest's network. Reading them walks the whole entry, so
+            // a shape whose values are not in the file fails here as "truncated", before anything of its size exists.
+            List<TensorArchive.Header> weights;
+            using (var s = Entry(zip, WeightsEntry, what).Open()) weights = TensorArchive.ReadHeaders(s, what + " (weights)");
+            CheckWeights(specs, weights, manifest, what);
+            long parameters = specs.Sum(p => p.Elements);
+            long moments = 0;
+            if (zip.GetEntry(OptimizerEntry) is ZipArchiveEntry optimizerEntry)
+            {
+                List<TensorArchive.Header> headers;
+                using (var s = optimizerEntry.Open()) headers = TensorArchive.ReadHeaders(s, what + " (optimizer state)");
+                moments = CheckMoments(headers, parameters, what);
+            }
+            int pairs;
+            using (var s = Entry(zip, SeenEntry, what).Open()) pairs = ReadSeenCount(s, manifest.UserCount, manifest.ItemCount, what);
+
+            // What the load allocates: the network, the per-key maps, Adam's two moments and the seen pairs (with the
+            // set built from them), plus the ONNX graph the transformer exports from the weights (about their size).
+            long estimate = 2 * parameters * sizeof(float) + 2 * moments * sizeof(float) + 3L * pairs * 2 * sizeof(int)
+                + 2 * (manifest.UserCount + (long)manifest.ItemCount + 2) * sizeof(long);
+            LoadLimits.CheckMemory(estimate, what, $"UserCount = {manifest.UserCount}, ItemCount = {manifest.ItemCount}, " +
+                $"{string.Join(", ", manifest.HyperParameters.Select(p => $"{p.Key} = [{string.Join(",", p.Value ?? [])}]"))}, {moments} optimizer moments, {pairs} seen interactions");
+
             KeyCompaction userKeys = KeyCompaction.Identity(declaredUsers), itemKeys = KeyCompaction.Identity(declaredItems);
             if (manifest.FormatVersion >= 2)
             {
@@ -127,33 +158,26 @@ internal static class CollaborativeCheckpoint
             }
 
             var module = CollaborativeModule.Create(manifest.ModelKind, manifest.UserCount, manifest.ItemCount, manifest.HyperParameters);
+            OptimizerState? state = null;
             try
             {
-                Dictionary<string, (long[] Shape, float[] Values)> weights;
-                using (var s = Entry(zip, WeightsEntry, what).Open()) weights = TensorArchive.Read(s, what + " (weights)");
                 using (no_grad())
                 {
-                    var expected = module.state_dict();
-                    foreach (var (name, tensor) in expected)
-                    {
-                        if (!weights.TryGetValue(name, out var saved))
-                            throw new InvalidDataException($"{what} lacks the weights '{name}' of a {manifest.ModelKind} model.");
-                        if (!saved.Shape.SequenceEqual(tensor.shape))
-                            throw new InvalidDataException($"{what}: weights '{name}' have shape [{string.Join(",", saved.Shape)}], the model expects [{string.Join(",", tensor.shape)}].");
-                        using var t = TorchSharp.torch.tensor(saved.Values, saved.Shape);
-                        tensor.copy_(t);
-                    }
-                    var extra = weights.Keys.Except(expected.Keys).FirstOrDefault();
-                    if (extra != null) throw new InvalidDataException($"{what} has weights '{extra}' that a {manifest.ModelKind} model does not have.");
+                    var parametersByName = module.state_dict();
+                    using var s = Entry(zip, WeightsEntry, what).Open();
+                    TensorArchive.ReadInto(s, what + " (weights)", h => parametersByName.TryGetValue(h.Name, out var target)
+                        ? target : throw new InvalidDataException($"{what} changed while it was read (weights '{h.Name}')."));
                 }
-                OptimizerState? state = null;
-                if (zip.GetEntry(OptimizerEntry) is ZipArchiveEntry optimizerEntry)
+                if (zip.GetEntry(OptimizerEntry) is not null)
                 {
-                    using var s = optimizerEntry.Open();
-                    var moments = TensorArchive.Read(s, what + " (optimizer state)");
-                    if (!moments.TryGetValue("exp_avg", out var m) || !moments.TryGetValue("exp_avg_sq", out var v))
-                        throw new InvalidDataException($"{what} has an incomplete optimizer state.");
-                    state = new OptimizerState(manifest.OptimizerStep, TorchSharp.torch.tensor(m.Values, m.Shape), TorchSharp.torch.tensor(v.Values, v.Shape));
+                    state = new OptimizerState(manifest.OptimizerStep, zeros(moments), zeros(moments));
+                    using var s = Entry(zip, OptimizerEntry, what).Open();
+                    TensorArchive.ReadInto(s, what + " (optimizer state)", h => h.Name switch
+                    {
+                        "exp_avg" => state.FirstMoment,
+                        "exp_avg_sq" => state.SecondMoment,
+                        _ => null,
+                    });
                 }
                 UserItemSet seen;
                 using (var s = Entry(zip, SeenEntry, what).Open()) seen = ReadSeen(s, manifest.UserCount, manifest.ItemCount, what);
@@ -163,10 +187,64 @@ internal static class CollaborativeCheckpoint
             }
             catch
             {
+                state?.Dispose();
                 module.Dispose();
                 throw;
             }
         }
+    }
+
+    private static Manifest ReadManifest(ZipArchive zip, string what)
+    {
+        var entry = Entry(zip, ManifestEntry, what);
+        // JSON text becomes UTF-16 strings and objects: a few times its size.
+        LoadLimits.CheckRange(entry.Length, 0, LoadLimits.MaxManifestBytes, what, "the size of manifest.json");
+        LoadLimits.CheckMemory(entry.Length * 6, what, $"a manifest of {entry.Length:N0} bytes");
+        try
+        {
+            using var s = new BoundedReadStream(entry.Open(), entry.Length, what + " (manifest.json)");
+            return JsonSerializer.Deserialize<Manifest>(s) ?? throw new InvalidDataException($"{what} has an empty manifest.");
+        }
+        catch (JsonException e) { throw new InvalidDataException($"{what} has a corrupted manifest: {e.Message}", e); }
+    }
+
+    private static void CheckVocabulary(string[]? ids, int declared, string what, string field, string countField)
+    {
+        if (ids is null) return;
+        if (ids.Length != declared)
+            throw new InvalidDataException($"{what}: the key vocabulary '{field}' has {ids.Length} ids for {countField} = {declared} keys.");
+        if (Array.IndexOf(ids, null) is int at and >= 0)
+            throw new InvalidDataException($"{what}: the key vocabulary '{field}' has no id at index {at}.");
+    }
+
+    /// <summary>The stored weights must be exactly the network's parameters; the message names the manifest fields a
+    /// shape follows from, since those are what a mismatch usually means is wrong.</summary>
+    private static void CheckWeights(IReadOnlyList<ParameterSpec> specs, List<TensorArchive.Header> stored, Manifest manifest, string what)
+    {
+        var byName = stored.ToDictionary(h => h.Name, StringComparer.Ordinal);
+        foreach (var spec in specs)
+        {
+            if (!byName.TryGetValue(spec.Name, out var saved))
+                throw new InvalidDataException($"{what} lacks the weights '{spec.Name}' of a {manifest.ModelKind} model.");
+            if (!saved.Shape.SequenceEqual(spec.Shape))
+                throw new InvalidDataException($"{what}: the manifest ({spec.Origin}) needs weights '{spec.Name}' of shape [{string.Join(",", spec.Shape)}], " +
+                    $"but the file stores {saved.ShapeText}.");
+        }
+        var extra = stored.Select(h => h.Name).Except(specs.Select(p => p.Name)).FirstOrDefault();
+        if (extra != null) throw new InvalidDataException($"{what} has weights '{extra}' that a {manifest.ModelKind} model does not have.");
+    }
+
+    /// <summary>Adam's first and second moments: two flat tensors of the same length, at most one value per parameter.</summary>
+    private static long CheckMoments(List<TensorArchive.Header> headers, long parameters, string what)
+    {
+        var first = headers.FirstOrDefault(h => h.Name == "exp_avg");
+        var second = headers.FirstOrDefault(h => h.Name == "exp_avg_sq");
+        if (first is null || second is null || headers.Count != 2)
+            throw new InvalidDataException($"{what} has an incomplete optimizer state (it needs exactly 'exp_avg' and 'exp_avg_sq').");
+        if (first.Shape.Length != 1 || !first.Shape.SequenceEqual(second.Shape) || first.Elements > parameters)
+            throw new InvalidDataException($"{what}: the optimizer moments have shapes {first.ShapeText} and {second.ShapeText}; " +
+                $"they must be equal flat vectors of at most the model's {parameters} parameters.");
+        return first.Elements;
     }
 
     private static ZipArchiveEntry Entry(ZipArchive zip, string name, string what) =>
@@ -215,20 +293,41 @@ internal static class CollaborativeCheckpoint
         catch (EndOfStreamException e) { throw new InvalidDataException($"{what} is truncated.", e); }
     }
 
+    private static int ReadSeenCount(Stream stream, int userCount, int itemCount, string what)
+    {
+        try
+        {
+            using var r = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+            int count = r.ReadInt32();
+            if (count < 0 || count > (long)userCount * itemCount)
+                throw new InvalidDataException($"{what}: the interaction list declares {count} pairs for {userCount} users × {itemCount} items.");
+            return count;
+        }
+        catch (EndOfStreamException e) { throw new InvalidDataException($"{what} is truncated.", e); }
+    }
+
     private static UserItemSet ReadSeen(Stream stream, int userCount, int itemCount, string what)
     {
         try
         {
             using var r = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
             int count = r.ReadInt32();
-            if (count < 0) throw new InvalidDataException($"{what} has a corrupted interaction list.");
-            var users = new int[count];
-            var items = new int[count];
+            if (count < 0 || count > (long)userCount * itemCount)
+                throw new InvalidDataException($"{what}: the interaction list declares {count} pairs for {userCount} users × {itemCount} items.");
+            // Grown as pairs arrive, so a count the entry does not back allocates no more than the entry holds.
+            var users = new int[Math.Min(count, 1 << 16)];
+            var items = new int[users.Length];
             for (int n = 0; n < count; n++)
             {
+                if (n == users.Length)
+                {
+                    int grown = (int)Math.Min(count, 2L * users.Length);
+                    Array.Resize(ref users, grown);
+                    Array.Resize(ref items, grown);
+                }
                 users[n] = r.ReadInt32(); items[n] = r.ReadInt32();
                 if (users[n] < 0 || users[n] > userCount || items[n] < 0 || items[n] > itemCount)
-                    throw new InvalidDataException($"{what} has an interaction with keys outside the vocabulary.");
+                    throw new InvalidDataException($"{what} has an interaction ({users[n]}, {items[n]}) with keys outside the vocabulary (UserCount = {userCount}, ItemCount = {itemCount}).");
             }
             return new UserItemSet(users, items, userCount, itemCount);
         }

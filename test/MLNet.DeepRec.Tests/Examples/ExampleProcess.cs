@@ -56,7 +56,8 @@ internal static class ExampleProcess
         return (process.ExitCode, stdout.Result, stderr.Result, watch.Elapsed);
     }
 
-    private static string DotnetHost()
+    /// <summary>The dotnet host that runs this test (for children started with their own environment).</summary>
+    public static string DotnetHost()
     {
         // Set by the .NET SDK for the processes it starts (dotnet test); otherwise the dotnet on PATH.
         string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
