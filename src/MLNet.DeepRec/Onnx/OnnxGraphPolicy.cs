@@ -27,7 +27,7 @@ internal static class OnnxGraphPolicy
     internal static readonly IReadOnlySet<string> DefaultDomainOperators = new HashSet<string>(StringComparer.Ordinal)
     {
         "Abs", "Add", "And", "Cast", "Clip", "Concat", "Div", "Equal", "Exp", "Expand", "Gather", "GatherElements", "Gemm",
-        "Greater", "Identity", "LayerNormalization", "Less", "MatMul", "Mul", "Neg", "Not", "ReduceMax", "ReduceMean",
+        "Greater", "Identity", "IsNaN", "LayerNormalization", "Less", "MatMul", "Mul", "Neg", "Not", "ReduceMax", "ReduceMean",
         "ReduceSum", "Relu", "Reshape", "ScatterElements", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub",
         "Tanh", "TopK", "Transpose", "Unsqueeze", "Where",
     };
@@ -40,7 +40,7 @@ internal static class OnnxGraphPolicy
 
     private static readonly HashSet<string> Broadcasting = new(StringComparer.Ordinal) { "Add", "Sub", "Mul", "Div", "Equal", "Greater", "Less", "And", "Where" };
     private static readonly HashSet<string> ShapePreserving = new(StringComparer.Ordinal)
-        { "Abs", "Cast", "Clip", "Exp", "Identity", "LayerNormalization", "Neg", "Not", "Relu", "Sigmoid", "Softmax", "Tanh" };
+        { "Abs", "Cast", "Clip", "Exp", "Identity", "IsNaN", "LayerNormalization", "Neg", "Not", "Relu", "Sigmoid", "Softmax", "Tanh" };
 
     /// <summary>What is known of a value computed from constants only: its exact shape when the operator makes that
     /// easy, and always an upper bound on its number of values.</summary>

@@ -80,14 +80,21 @@ public static class DeepRecServing
         // deleted only when the model is disposed) and unpacks into ml_dotnet_* folders there (left behind when a load
         // fails). Pointing the context at a private folder of this load for the duration of the call makes those files
         // private, removed with the process's temp folder at exit, and removed at once when the load fails.
+        // Everything that can be checked without ML.NET is checked first, so that a rejected file never reaches ML.NET's
+        // loaders or ONNX Runtime (nor creates a temporary file).
+        try
+        {
+            ModelZipInspector.Check(fullPath);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"'{fullPath}' ({length:N0} bytes) could not be loaded as an ML.NET model: {e.Message}", e);
+        }
         string loadFolder = PrivateTempFiles.CreateFolder(mlContext.TempFilePath);
         string previousTempPath = mlContext.TempFilePath;
         bool loaded = false;
         try
         {
-            // Everything that can be checked without ML.NET is checked first, so that a rejected file never reaches
-            // ML.NET's loaders or ONNX Runtime.
-            ModelZipInspector.Check(fullPath);
             mlContext.TempFilePath = loadFolder;
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
             ITransformer model = mlContext.Model.Load(stream, out inputSchema);

@@ -135,6 +135,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        ThrowIfDisposed();
         CheckInputSchema(inputSchema);
         return _inner.GetOutputSchema(inputSchema);
     }
@@ -144,15 +145,18 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
+        ThrowIfDisposed();
         CheckInputSchema(inputSchema);
         return ((ITransformer)_inner).GetRowToRowMapper(inputSchema);
     }
 
     /// <inheritdoc/>
     /// <exception cref="ArgumentException">An input column is missing or has the wrong type.</exception>
+    /// <exception cref="ObjectDisposedException">The transformer was disposed (a disposed PredictionEngine disposes its model).</exception>
     public IDataView Transform(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
+        ThrowIfDisposed();
         CheckInputSchema(input.Schema);
         return _inner.Transform(input);
     }
@@ -167,6 +171,19 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// </summary>
     private protected virtual void CheckInputSchema(DataViewSchema inputSchema)
     {
+    }
+
+    /// <summary>
+    /// A disposed transformer has no ONNX Runtime session; scoring through it would fail inside ONNX Runtime with a
+    /// NullReferenceException. The usual way to get there is ML.NET's: <c>PredictionEngine.Dispose</c> disposes its model
+    /// unless the engine was created with <c>PredictionEngineOptions.OwnsTransformer = false</c>.
+    /// </summary>
+    private protected void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+            throw new ObjectDisposedException(GetType().Name,
+                "This DeepRec transformer has been disposed. Note that disposing a PredictionEngine disposes the model it was created " +
+                "from; create engines that share a model with new PredictionEngineOptions { OwnsTransformer = false }.");
     }
 
     /// <summary>Saves the inner ML.NET chain: loading the result gives that chain back.</summary>

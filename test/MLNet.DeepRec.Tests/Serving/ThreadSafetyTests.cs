@@ -41,8 +41,10 @@ public sealed class ThreadSafetyTests
             var serving = new MLContext();
             ITransformer loaded = DeepRecServing.LoadModel(serving, path);
             var pairs = Enumerable.Range(0, 400).Select(n => new Pair { UserId = "u" + n % 80, ItemId = "i" + n * 7 % 60 }).ToArray();
+            // ML.NET's PredictionEngine.Dispose disposes its model unless told otherwise: engines that share a model must not own it.
+            var shareModel = new PredictionEngineOptions { OwnsTransformer = false };
             float[] expected;
-            using (var engine = serving.Model.CreatePredictionEngine<Pair, Prediction>(loaded))
+            using (var engine = serving.Model.CreatePredictionEngine<Pair, Prediction>(loaded, shareModel))
                 expected = pairs.Select(p => engine.Predict(p).Score).ToArray();
 
             foreach (ITransformer shared in new[] { loaded, model })
@@ -50,7 +52,7 @@ public sealed class ThreadSafetyTests
                 var results = new float[8][];
                 Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 8 }, t =>
                 {
-                    using var engine = serving.Model.CreatePredictionEngine<Pair, Prediction>(shared);
+                    using var engine = serving.Model.CreatePredictionEngine<Pair, Prediction>(shared, shareModel);
                     var scores = new float[pairs.Length];
                     // Each thread starts at another pair, so that threads score different pairs at the same moment.
                     for (int round = 0; round < 3; round++)
@@ -65,6 +67,11 @@ public sealed class ThreadSafetyTests
                     Assert.That(results[t], Is.EqualTo(expected).Within(1e-6), $"thread {t}");
             }
             (loaded as IDisposable)?.Dispose();
+
+            // With the default options the engine owns the model: after the engine is disposed, the DeepRec transformer says
+            // so instead of failing inside ONNX Runtime.
+            using (var owning = ml.Model.CreatePredictionEngine<Pair, Prediction>(model)) owning.Predict(pairs[0]);
+            Assert.That(() => model.Transform(data), Throws.InstanceOf<ObjectDisposedException>().With.Message.Contains("OwnsTransformer"));
         }
         finally
         {
