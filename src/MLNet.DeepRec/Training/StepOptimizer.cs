@@ -268,33 +268,45 @@ internal sealed class SparseRowOptimizer : IDisposable
             return;
         }
         var (unique, inverse, _) = index.unique(sorted: true, return_inverse: true);
-        var g = zeros(unique.shape[0], group.Dimension, dtype: gradient.dtype, device: gradient.device).index_add_(0, inverse!, gradient, 1);
+        // Every number goes to libtorch as an explicit Scalar kept alive by its using (see FlatAdam.Step on why).
+        using Scalar one = 1;
+        var g = zeros(unique.shape[0], group.Dimension, dtype: gradient.dtype, device: gradient.device).index_add_(0, inverse!, gradient, one);
         var w = group.Storage.index_select(0, unique);
-        if (_weightDecay != 0) g.add_(w, alpha: _weightDecay);
+        if (_weightDecay != 0)
+        {
+            using Scalar decay = _weightDecay;
+            g.add_(w, alpha: decay);
+        }
         switch (_rule)
         {
             case SparseRowRule.Adam:
             {
-                var m = group.First!.index_select(0, unique).mul_(_beta1).add_(g, alpha: 1 - _beta1);
-                var v = group.Second!.index_select(0, unique).mul_(_beta2).addcmul_(g, g, value: 1 - _beta2);
-                group.First.index_copy_(0, unique, m);
-                group.Second.index_copy_(0, unique, v);
                 double biasCorrection1 = 1 - Math.Pow(_beta1, StepCount);
                 double biasCorrection2 = 1 - Math.Pow(_beta2, StepCount);
-                var denominator = v.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(_eps);
-                w.addcdiv_(m, denominator, value: -_lr / biasCorrection1);
+                using Scalar beta1 = _beta1, oneMinusBeta1 = 1 - _beta1, beta2 = _beta2, oneMinusBeta2 = 1 - _beta2,
+                    correction2 = Math.Sqrt(biasCorrection2), eps = _eps, stepSize = -_lr / biasCorrection1;
+                var m = group.First!.index_select(0, unique).mul_(beta1).add_(g, alpha: oneMinusBeta1);
+                var v = group.Second!.index_select(0, unique).mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
+                group.First.index_copy_(0, unique, m);
+                group.Second.index_copy_(0, unique, v);
+                var denominator = v.sqrt().div_(correction2).add_(eps);
+                w.addcdiv_(m, denominator, value: stepSize);
                 break;
             }
             case SparseRowRule.Adagrad:
             {
-                var sum = group.First!.index_select(0, unique).addcmul_(g, g, 1);
+                using Scalar eps = _eps, stepSize = -_lr;
+                var sum = group.First!.index_select(0, unique).addcmul_(g, g, one);
                 group.First.index_copy_(0, unique, sum);
-                w.addcdiv_(g, sum.sqrt().add_(_eps), value: -_lr);
+                w.addcdiv_(g, sum.sqrt().add_(eps), value: stepSize);
                 break;
             }
             default:
-                w.add_(g, alpha: -_lr);
+            {
+                using Scalar stepSize = -_lr;
+                w.add_(g, alpha: stepSize);
                 break;
+            }
         }
         group.Storage.index_copy_(0, unique, w);
     }
@@ -559,13 +571,19 @@ internal sealed class FlatAdam : IStepOptimizer, IAdamState
         using var scope = NewDisposeScope();
         _step++;
         var g = _gradients;
-        if (_weightDecay != 0) g.add_(_parameters, alpha: _weightDecay);
-        _exp.mul_(_beta1).add_(g, alpha: 1 - _beta1);
-        _expSq.mul_(_beta2).addcmul_(g, g, value: 1 - _beta2);
         double biasCorrection1 = 1 - Math.Pow(_beta1, _step);
         double biasCorrection2 = 1 - Math.Pow(_beta2, _step);
-        var denominator = _expSq.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(_eps);
-        _parameters.addcdiv_(_exp, denominator, value: -_lr / biasCorrection1);
+        // Explicit Scalars, alive until the end of the step. A number passed as double becomes a temporary Scalar whose
+        // handle TorchSharp hands to libtorch; the JIT may consider the temporary dead as soon as the handle is read, so a
+        // collection triggered by another thread can finalize (free) it while libtorch still reads it. That showed as a
+        // rare native "cannot be converted to type float" error in this method under parallel tests.
+        using Scalar decay = _weightDecay, beta1 = _beta1, oneMinusBeta1 = 1 - _beta1, beta2 = _beta2, oneMinusBeta2 = 1 - _beta2,
+            correction2 = Math.Sqrt(biasCorrection2), eps = _eps, stepSize = -_lr / biasCorrection1;
+        if (_weightDecay != 0) g.add_(_parameters, alpha: decay);
+        _exp.mul_(beta1).add_(g, alpha: oneMinusBeta1);
+        _expSq.mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
+        var denominator = _expSq.sqrt().div_(correction2).add_(eps);
+        _parameters.addcdiv_(_exp, denominator, value: stepSize);
     }
 
     /// <summary>Adam's step count.</summary>

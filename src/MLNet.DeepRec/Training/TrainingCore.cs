@@ -177,7 +177,11 @@ internal static class TrainingCore
                             // On the CPU one scalar read per step is the cheapest; on a GPU it would synchronise every
                             // step, so there the sum stays on the device.
                             if (lossOnDevice is null) lossSum += loss.item<float>() * (double)count;
-                            else lossOnDevice.add_(loss.detach(), alpha: count);
+                            else
+                            {
+                                using Scalar weight = count; // alive until the call returns (see FlatAdam.Step)
+                                lossOnDevice.add_(loss.detach(), alpha: weight);
+                            }
                             if (++steps % StepsPerCollection == 0) GC.Collect(0, GCCollectionMode.Forced, blocking: true);
                         }
                     }
