@@ -23,7 +23,13 @@ ART=artifacts/gpu-check
 mkdir -p "$ART"
 failed=0
 say() { printf '%-9s %s\n' "$1" "$2"; if [ "$1" = FAILED ]; then failed=1; fi; }
-has_lib() { ldconfig -p 2>/dev/null | grep -q "$1" || { [ -n "${LD_LIBRARY_PATH:-}" ] && for d in ${LD_LIBRARY_PATH//:/ }; do [ -e "$d/$1" ] && exit 0; done; false; }; }
+# A library is found when the dynamic loader knows it (ldconfig) or it is in a folder of LD_LIBRARY_PATH.
+has_lib() {
+  ldconfig -p 2>/dev/null | grep -q "$1" && return 0
+  local d
+  for d in ${LD_LIBRARY_PATH//:/ }; do [ -e "$d/$1" ] && return 0; done
+  return 1
+}
 
 echo "== 1. Machine"
 gpu_present=0

@@ -114,7 +114,7 @@ internal static class ReportWriter
         {
             sb.AppendLine("## Summary");
             sb.AppendLine();
-            sb.AppendLine("Our figure beside the published one where a paper reports the same dataset and protocol; the protocol of each figure is named in its section.");
+            sb.AppendLine("Our figure beside the published one where a paper reports the same dataset and protocol; the protocol of each figure is named in its section. A suite run on its own (`--suite`) replaces its rows here; each section gives the date of its run.");
             sb.AppendLine();
             sb.AppendLine("| Dataset | Model | Metric | Ours | Published | Speed |");
             sb.AppendLine("|---|---|---|---|---|---|");
@@ -136,21 +136,54 @@ internal static class ReportWriter
             var sb = new StringBuilder(header);
             foreach (var (name, result) in suites)
                 if (result != null) sb.AppendLine().Append(Section(name, result));
-            File.WriteAllText(path, sb.ToString().TrimEnd() + "\n");
+            WriteAtomically(path, sb.ToString().TrimEnd() + "\n");
             return;
         }
+        string text = File.ReadAllText(path);
         foreach (var (name, result) in suites)
-            if (result != null) ReplaceSection(path, name, Section(name, result));
+            if (result != null)
+            {
+                text = ReplaceSection(text, name, Section(name, result));
+                text = ReplaceSummaryRows(text, result.Summary);
+            }
+        WriteAtomically(path, text.TrimEnd() + "\n");
     }
 
-    private static void ReplaceSection(string path, string name, string section)
+    private static string ReplaceSection(string text, string name, string section)
     {
         string begin = $"<!-- begin {name}", end = $"<!-- end {name} -->";
-        string text = File.ReadAllText(path);
         int b = text.IndexOf(begin, StringComparison.Ordinal), e = text.IndexOf(end, StringComparison.Ordinal);
-        text = b >= 0 && e > b ? text[..b] + section.TrimEnd() + text[(e + end.Length)..] : text.TrimEnd() + "\n\n" + section;
-        File.WriteAllText(path, text.TrimEnd() + "\n");
+        return b >= 0 && e > b ? text[..b] + section.TrimEnd() + text[(e + end.Length)..] : text.TrimEnd() + "\n\n" + section;
     }
+
+    /// <summary>
+    /// After a partial run, the summary table's rows of the datasets the suite reports are replaced by its new rows (in
+    /// the place of the first old one), so that the summary never contradicts a regenerated section.
+    /// </summary>
+    private static string ReplaceSummaryRows(string text, IReadOnlyList<SummaryRow> rows)
+    {
+        if (rows.Count == 0) return text;
+        var datasets = rows.Select(r => $"| {r.Dataset} |").ToHashSet(StringComparer.Ordinal);
+        var lines = text.Split('\n').ToList();
+        int header = lines.FindIndex(l => l.StartsWith("| Dataset | Model | Metric | Ours | Published | Speed |", StringComparison.Ordinal));
+        if (header < 0) return text;
+        int first = header + 2, end = first;
+        while (end < lines.Count && lines[end].StartsWith('|')) end++;
+        int insertAt = -1;
+        for (int i = end - 1; i >= first; i--)
+            if (datasets.Any(d => lines[i].StartsWith(d, StringComparison.Ordinal)))
+            {
+                lines.RemoveAt(i);
+                insertAt = i;
+                end--;
+            }
+        lines.InsertRange(insertAt >= 0 ? insertAt : end, rows.Select(r => $"| {r.Dataset} | {r.Model} | {r.Metric} | {r.Ours} | {r.Published} | {r.Speed} |"));
+        return string.Join('\n', lines);
+    }
+
+    /// <summary>The report replaces the previous one only once it is complete (a failed run leaves the old file).</summary>
+    private static void WriteAtomically(string path, string text) =>
+        MLNet.DeepRec.IO.AtomicFile.WriteAllBytes(path, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false).GetBytes(text));
 
     /// <summary>GitHub's heading anchor: lower case, spaces to dashes, punctuation dropped.</summary>
     private static string Anchor(string title) =>

@@ -123,6 +123,32 @@ public sealed class PackageConsumerTests
         Assert.That(run.ExitCode, Is.EqualTo(0), run.Output);
         Assert.That(run.Output, Does.Contain("recommendations=3"));
         Assert.That(run.Output, Does.Match(@"trained=(\S+) reloaded=\1"), "the reloaded model scores exactly as the trained one");
+
+        // The Install table's scoring-only row: MLNet.DeepRec and ONNX Runtime, no libtorch package. It scores the model the
+        // first app saved, to the same number.
+        string scorer = CreateApp("ScoringOnly", "net10.0", """
+                <PackageReference Include="MLNet.DeepRec" Version="0.2.0" />
+                <PackageReference Include="Microsoft.ML.OnnxRuntime" Version="1.31.1" />
+            """, """
+            using Microsoft.ML;
+            using MLNet.DeepRec.Serving;
+
+            var serving = new MLContext();
+            ITransformer loaded = DeepRecServing.LoadModel(serving, args[0]);
+            float score = serving.Model.CreatePredictionEngine<Pair, Prediction>(loaded).Predict(new Pair { UserId = "u0", ItemId = "i7" }).Score;
+            Console.WriteLine($"scored={score:R}");
+
+            public sealed class Pair { public string UserId { get; set; } = ""; public string ItemId { get; set; } = ""; }
+            public sealed class Prediction { public float Score { get; set; } }
+            """);
+        var scorerBuild = Dotnet(scorer, "build", "-c", "Release");
+        Assert.That(scorerBuild.ExitCode, Is.EqualTo(0), scorerBuild.Output);
+        string scorerOutput = Path.Combine(scorer, "bin", "Release", "net10.0");
+        Assert.That(Directory.EnumerateFiles(scorerOutput, "libtorch*", SearchOption.AllDirectories), Is.Empty, "no libtorch deployed");
+        var scored = Dotnet(scorer, Path.Combine(scorerOutput, "ScoringOnly.dll"), Path.Combine(app, "bin", "Release", "net10.0", "model.zip"));
+        Assert.That(scored.ExitCode, Is.EqualTo(0), scored.Output);
+        string trainedScore = System.Text.RegularExpressions.Regex.Match(run.Output, @"trained=(\S+)").Groups[1].Value;
+        Assert.That(scored.Output, Does.Contain($"scored={trainedScore}"), "the scoring-only app gives the trained model's score");
     }
 
     [Test]
