@@ -36,7 +36,7 @@ internal sealed class DotProductMFModule : CollaborativeModule
 
     public override Tensor forward(Tensor users, Tensor items) =>
         (UserEmbedding.call(users) * ItemEmbedding.call(items)).sum(1)
-        + UserBias.call(users).squeeze(-1) + ItemBias.call(items).squeeze(-1) + GlobalBias;
+            .Plus(UserBias.call(users).squeeze(-1)).Plus(ItemBias.call(items).squeeze(-1)).Plus(GlobalBias);
 
     public override string ExportOnnx(OnnxGraphBuilder g, string users, string items)
     {
@@ -53,7 +53,7 @@ internal sealed class DotProductMFModule : CollaborativeModule
     public override Tensor RankingScores(Tensor users, long first, long count, out Tensor? rowOffset)
     {
         var bi = ItemBias.Weight.narrow(0, first, count).t();                        // [1, count]
-        rowOffset = UserBias.call(users) + GlobalBias;                               // [b, 1]
+        rowOffset = UserBias.call(users).Plus(GlobalBias);                               // [b, 1]
         return addmm(bi, UserEmbedding.call(users), ItemEmbedding.Weight.narrow(0, first, count).t(), 1, 1);
     }
 
@@ -61,7 +61,7 @@ internal sealed class DotProductMFModule : CollaborativeModule
     {
         var q = ItemEmbedding.Weight.narrow(0, first, count);
         var bi = ItemBias.Weight.narrow(0, first, count).squeeze(-1);
-        return UserEmbedding.call(users).matmul(q.t()) + bi.unsqueeze(0) + UserBias.call(users) + GlobalBias;
+        return UserEmbedding.call(users).matmul(q.t()).Plus(bi.unsqueeze(0)).Plus(UserBias.call(users)).Plus(GlobalBias);
     }
 
     public override void InitializeOutputBias(double logit)

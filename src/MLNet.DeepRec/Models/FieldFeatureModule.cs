@@ -56,10 +56,10 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     public Tensor Output(Tensor indices, Tensor? values)
     {
         var bias = feature_bias.call(indices).squeeze(-1);
-        var linear = (values is null ? bias : bias * values).sum(1) + global_bias;
+        var linear = (values is null ? bias : bias * values).sum(1).Plus(global_bias);
         var embedded = feature_embedding.call(indices);
         var scaled = values is null ? embedded : embedded * values.unsqueeze(-1);
-        return linear + Interaction(scaled, values);
+        return linear.Plus(Interaction(scaled, values));
     }
 
     /// <summary>Extra loss term (e.g. AFM's L2 on the attention weights); null when none.</summary>

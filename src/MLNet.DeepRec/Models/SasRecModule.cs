@@ -79,14 +79,14 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
         var items = item_embedding.call(sequences);
         var positions = position_embedding.AllRows();
         using var scope = NewDisposeScope();
-        var valid = sequences.gt(0);
+        var valid = sequences.gt(LiveScalars.Zero);
         var timeline = valid.unsqueeze(-1).to(float32);
-        var x = items * (float)Math.Sqrt(HiddenSize) + positions.unsqueeze(0);
+        var x = items.mul(LiveScalars.Of(Math.Sqrt(HiddenSize))).Plus(positions.unsqueeze(0));
         x = embedding_dropout.call(x) * timeline;
         // Causal [L, L] plus key padding [B, 1, 1, L] → [B, 1, L, L].
-        var causal = ones(l, l, dtype: @bool, device: sequences.device).triu(1).to(float32) * MaskValue;
-        var padding = valid.logical_not().to(float32).mul(MaskValue).view(b, 1, 1, l);
-        var bias = causal.view(1, 1, l, l) + padding;
+        var causal = ones(l, l, dtype: @bool, device: sequences.device).triu(1).to(float32).mul(LiveScalars.Of(MaskValue));
+        var padding = valid.logical_not().to(float32).mul(LiveScalars.Of(MaskValue)).view(b, 1, 1, l);
+        var bias = causal.view(1, 1, l, l).Plus(padding);
         foreach (var block in layers) x = block.call(x, bias, timeline);
         return final_norm.call(x).MoveToOuterDisposeScope();
     }
@@ -165,12 +165,12 @@ internal sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor, Tensor>
         var q = query.call(y).view(b, l, _heads, dh).transpose(1, 2);
         var k = key.call(y).view(b, l, _heads, dh).transpose(1, 2);
         var v = value.call(y).view(b, l, _heads, dh).transpose(1, 2);
-        var scores = q.matmul(k.transpose(2, 3)).mul(1.0 / Math.Sqrt(dh)) + bias;
+        var scores = q.matmul(k.transpose(2, 3)).mul(LiveScalars.Of(1.0 / Math.Sqrt(dh))).Plus(bias);
         var attention = attention_dropout.call(nn.functional.softmax(scores, -1));
         var context = attention.matmul(v).transpose(1, 2).reshape(b, l, d);
-        x = x + dropout_layer.call(output.call(context));
+        x = x.Plus(dropout_layer.call(output.call(context)));
         var f = feed_forward_out.call(dropout_layer.call(nn.functional.relu(feed_forward_in.call(feed_forward_norm.call(x)))));
-        x = x + dropout_layer.call(f);
+        x = x.Plus(dropout_layer.call(f));
         return x * timeline;
     }
 

@@ -99,7 +99,7 @@ internal sealed class CollaborativeBatchSource : IBatchSource<CollaborativeBatch
                 var all = cat(new[] { items, negatives });
                 var shuffle = randperm(m * (1 + k), device: users.device, generator: _generator);
                 _u = users.index_select(0, shuffle.remainder(m));
-                _l = shuffle.lt(m).to(float32);
+                using (Scalar positives = m) _l = shuffle.lt(positives).to(float32); // a live Scalar (see LiveScalars)
                 _i = all.index_select(0, shuffle);
                 _neg = null;
             }

@@ -334,6 +334,6 @@ internal sealed class FeatureInteractionObjective : ITrainingObjective<FeatureBa
         var loss = _task == FeatureInteractionTask.Regression
             ? nn.functional.mse_loss(output, batch.Labels)
             : nn.functional.binary_cross_entropy_with_logits(output, batch.Labels);
-        return _module.RegularizationLoss() is { } extra ? loss + extra : loss;
+        return _module.RegularizationLoss() is { } extra ? loss.Plus(extra) : loss;
     }
 }

@@ -124,7 +124,7 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
         var hidden = _model.call(batch.Inputs);                       // [b, L, d]
         var items = _model.ItemTable;
         long d = hidden.shape[2];
-        var valid = batch.Targets.gt(0).reshape(-1).nonzero().squeeze(1); // positions with a next item
+        var valid = batch.Targets.gt(LiveScalars.Zero).reshape(-1).nonzero().squeeze(1); // positions with a next item
         var h = hidden.reshape(-1, d).index_select(0, valid);           // [T, d]
         var targets = batch.Targets.reshape(-1).index_select(0, valid); // [T]
         switch (_loss)
@@ -135,7 +135,7 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
                 var pos = (h * items.call(targets)).sum(1);
                 var neg = (h * items.call(negatives)).sum(1);
                 // −log σ(pos) − log(1 − σ(neg)), averaged over positions.
-                return (nn.functional.softplus(-pos) + nn.functional.softplus(neg)).mean();
+                return nn.functional.softplus(-pos).Plus(nn.functional.softplus(neg)).mean();
             }
             case SasRecLoss.SampledSoftmax:
             {
@@ -152,7 +152,7 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
                 if (t * itemCount > _singlePassLogits) return ChunkedCrossEntropy(h, targets);
                 // Logits only at non-padding positions, over items 1..ItemCount (class j = item key j + 1).
                 var logits = h.matmul(items.AllRows().narrow(0, 1, itemCount).t());
-                return nn.functional.cross_entropy(logits, targets - 1);
+                return nn.functional.cross_entropy(logits, targets.sub(LiveScalars.One));
             }
         }
     }
@@ -198,13 +198,13 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
                 long count = Math.Min(chunk, itemCount + 1 - start);
                 var rows = all.narrow(0, start, count);
                 var probability = x.matmul(rows.t()).sub_(shift).exp_().div_(t); // [T, chunk] = softmax / T
-                hGradient.add_(probability.matmul(rows));
-                tableGradient.narrow(0, start, count).add_(probability.t().matmul(x));
+                hGradient.PlusInPlace(probability.matmul(rows));
+                tableGradient.narrow(0, start, count).PlusInPlace(probability.t().matmul(x));
             }
         }
         var target = (h * items.call(targets)).sum(1);
         var carried = (h * hGradient).sum();
         // Value: mean(lse) − mean(target); gradient: ∂lse/∂h − E[target]/T into the encoder, −h/T into E[target].
-        return lse.mean() - target.mean() + (carried - carried.detach());
+        return (lse.mean() - target.mean()).Plus(carried - carried.detach());
     }
 }

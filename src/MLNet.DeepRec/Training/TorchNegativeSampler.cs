@@ -35,6 +35,7 @@ internal sealed class TorchNegativeSampler : IDisposable
     private Tensor _seenKeys;        // sorted int64 user * stride + item
     private readonly Tensor? _weights;        // float [ItemCount + 1] with weight 0 for key 0
     private readonly long _stride;
+    private readonly TorchSharp.Scalar _strideScalar, _lastSeenIndex;   // live for the sampler's life (see LiveScalars)
     private readonly int _itemCount;
     private readonly DenseUsers? _dense;    // exact sampling for users who have seen most of the drawing mass
 
@@ -101,6 +102,8 @@ internal sealed class TorchNegativeSampler : IDisposable
             _weights = tensor(popularity, dtype: float32, device: device);
         }
         _dense = DenseUsers.Find(seen, popularity, device);
+        _strideScalar = _stride;
+        _lastSeenIndex = _seenKeys.shape[0] - 1;
     }
 
     /// <summary>Number of users drawn exactly from their complement (for tests and logs).</summary>
@@ -120,7 +123,7 @@ internal sealed class TorchNegativeSampler : IDisposable
         {
             // Dense users' entries are drawn exactly; only the others go through rejection.
             var slots = _dense.Slots.index_select(0, users);
-            var isDense = slots.ge(0);
+            var isDense = slots.ge(LiveScalars.Zero);
             var denseAt = isDense.nonzero().view(-1);
             if (denseAt.shape[0] > 0)
             {
@@ -133,19 +136,19 @@ internal sealed class TorchNegativeSampler : IDisposable
         for (int round = 0; round < MaxRedraws; round++)
         {
             if (pending.shape[0] == 0) return items.MoveToOuterDisposeScope();
-            var keys = pendingUsers * _stride + pendingItems;
+            var keys = pendingUsers.mul(_strideScalar).Plus(pendingItems);
             if (keys.shape[0] >= SortedLookupThreshold)
             {
                 // Sorted queries walk the (large) seen-key array in order instead of jumping around it: 3× faster for a
                 // million queries against 20M keys, the sort included. Only the order of the pending list changes.
                 var (sortedKeys, order) = keys.sort();
-                var position = searchsorted(_seenKeys, sortedKeys).clamp_max(_seenKeys.shape[0] - 1);
+                var position = searchsorted(_seenKeys, sortedKeys).clamp_max(_lastSeenIndex);
                 var hit = _seenKeys.index_select(0, position).eq(sortedKeys);
                 pending = pending.index_select(0, order.masked_select(hit));
             }
             else
             {
-                var position = searchsorted(_seenKeys, keys).clamp_max(_seenKeys.shape[0] - 1);
+                var position = searchsorted(_seenKeys, keys).clamp_max(_lastSeenIndex);
                 var hit = _seenKeys.index_select(0, position).eq(keys);
                 pending = pending.masked_select(hit);
             }
@@ -166,6 +169,8 @@ internal sealed class TorchNegativeSampler : IDisposable
     {
         _seenKeys.Dispose();
         _weights?.Dispose();
+        _strideScalar.Dispose();
+        _lastSeenIndex.Dispose();
         _dense?.Dispose();
     }
 
@@ -243,7 +248,7 @@ internal sealed class TorchNegativeSampler : IDisposable
         public Tensor Draw(Tensor slots, Generator generator)
         {
             var u = rand(new[] { slots.shape[0] }, dtype: float64, device: slots.device, generator: generator);
-            var target = _start.index_select(0, slots) + u * _mass.index_select(0, slots);
+            var target = _start.index_select(0, slots).Plus(u * _mass.index_select(0, slots));
             // The first running sum above the target; clamped into the segment against round-off at its ends.
             var position = searchsorted(_cumulative, target, right: true);
             position = minimum(maximum(position, _first.index_select(0, slots)), _last.index_select(0, slots));
