@@ -111,7 +111,7 @@ internal static class TrainingCore
         finalState = null;
         using var generator = new Generator((ulong)options.Seed, device.type == DeviceType.CUDA ? device : null);
         // Dropout draws from this fit's generator, not libtorch's process-wide one, so that fits running at the same time
-        // in one process do not take each other's random numbers (docs/reliability.md#determinism).
+        // in one process do not take each other's random numbers (docs/reliability.md#4-determinism).
         var dropouts = module.modules().OfType<Models.FastDropout>().ToArray();
         foreach (var dropout in dropouts) dropout.Generator = generator;
         using var releaseGenerator = new DropoutGeneratorRelease(dropouts);
