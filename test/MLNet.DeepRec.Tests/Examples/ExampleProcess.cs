@@ -33,16 +33,26 @@ internal static class ExampleProcess
     /// <summary>Runs <paramref name="dll"/> with <paramref name="arguments"/> and extra <paramref name="environment"/> variables.</summary>
     public static (int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed) Run(string dll, IEnumerable<string> arguments, TimeSpan timeout,
         IReadOnlyDictionary<string, string>? environment)
+        => RunProgram(DotnetHost(), [dll, .. arguments], timeout, environment?.ToDictionary(e => e.Key, e => (string?)e.Value));
+
+    /// <summary>
+    /// Runs <paramref name="program"/> with <paramref name="arguments"/>, captures both streams, and fails the test if it
+    /// runs longer than <paramref name="timeout"/>. <paramref name="environment"/> sets variables, or removes those whose
+    /// value is null.
+    /// </summary>
+    public static (int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed) RunProgram(string program, IEnumerable<string> arguments,
+        TimeSpan timeout, IReadOnlyDictionary<string, string?>? environment = null, string? workingDirectory = null)
     {
-        var start = new ProcessStartInfo(DotnetHost())
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-            start.Environment[name] = value;
-        start.ArgumentList.Add(dll);
+        if (workingDirectory != null) start.WorkingDirectory = workingDirectory;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+            if (value is null) start.Environment.Remove(name);
+            else start.Environment[name] = value;
         foreach (string a in arguments) start.ArgumentList.Add(a);
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
@@ -51,7 +61,7 @@ internal static class ExampleProcess
         if (!process.WaitForExit(timeout))
         {
             process.Kill(entireProcessTree: true);
-            Assert.Fail($"{Path.GetFileName(dll)} did not finish within {timeout.TotalSeconds:F0} s.");
+            Assert.Fail($"{Path.GetFileName(program)} {string.Join(' ', arguments.Take(2))} did not finish within {timeout.TotalSeconds:F0} s.");
         }
         return (process.ExitCode, stdout.Result, stderr.Result, watch.Elapsed);
     }

@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using System.Text;
+using MLNet.DeepRec.Tests.Examples;
 using NUnit.Framework;
 
 namespace MLNet.DeepRec.Tests.Packaging;
@@ -217,31 +216,13 @@ public sealed class PackageConsumerTests
 
     private static (int ExitCode, string Output) Dotnet(string workingDirectory, params string[] arguments)
     {
-        string? host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        var start = new ProcessStartInfo(!string.IsNullOrEmpty(host) && File.Exists(host) ? host : "dotnet")
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string a in arguments) start.ArgumentList.Add(a);
         // The test host runs inside `dotnet test`, whose MSBuild settings must not leak into a separate build.
-        foreach (string variable in start.Environment.Keys.Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase)
-            || k.StartsWith("MSBUILD", StringComparison.Ordinal) || k == "NUGET_PACKAGES").ToArray())
-            start.Environment.Remove(variable);
-        start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(start)!;
-        var output = new StringBuilder();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"dotnet {string.Join(' ', arguments)} did not finish within 3 minutes.");
-        }
-        output.Append(stdout.Result).Append(stderr.Result);
-        return (process.ExitCode, output.ToString());
+        var environment = Environment.GetEnvironmentVariables().Keys.Cast<string>()
+            .Where(k => k.StartsWith("MSBuild", StringComparison.OrdinalIgnoreCase) || k == "NUGET_PACKAGES")
+            .ToDictionary(k => k, _ => (string?)null);
+        environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        environment["DOTNET_NOLOGO"] = "1";
+        var run = ExampleProcess.RunProgram(ExampleProcess.DotnetHost(), arguments, TimeSpan.FromMinutes(3), environment, workingDirectory);
+        return (run.ExitCode, run.Stdout + run.Stderr);
     }
 }

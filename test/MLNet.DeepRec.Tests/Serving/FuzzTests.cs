@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using MLNet.DeepRec.Tests.Examples;
 using NUnit.Framework;
@@ -39,33 +38,20 @@ public class FuzzTests
         Directory.CreateDirectory(work);
         try
         {
-            var start = new ProcessStartInfo("bash")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
             // ulimit in KB; exec so that the limit and the environment apply to the probe itself.
-            start.ArgumentList.Add("-c");
-            start.ArgumentList.Add("ulimit -v $((16 * 1024 * 1024)) && exec \"$0\" \"$@\"");
-            foreach (string a in new[] { ExampleProcess.DotnetHost(), dll, "fuzz", Cases.ToString(CultureInfo.InvariantCulture), Seed.ToString(CultureInfo.InvariantCulture), work })
-                start.ArgumentList.Add(a);
-            start.Environment["TMPDIR"] = temp;                            // Path.GetTempPath() of the child
-            start.Environment["DOTNET_GCHeapHardLimit"] = "0x40000000";    // 1 GB
-            start.Environment["MALLOC_ARENA_MAX"] = "2";
-            start.Environment["DOTNET_EnableDiagnostics"] = "0";           // no diagnostics socket in TMPDIR
-            var watch = Stopwatch.StartNew();
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+            string[] arguments = ["-c", "ulimit -v $((16 * 1024 * 1024)) && exec \"$0\" \"$@\"",
+                ExampleProcess.DotnetHost(), dll, "fuzz", Cases.ToString(CultureInfo.InvariantCulture), Seed.ToString(CultureInfo.InvariantCulture), work];
+            var environment = new Dictionary<string, string?>
             {
-                process.Kill(entireProcessTree: true);
-                Assert.Fail("The fuzz probe did not finish within 3 minutes.");
-            }
-            string output = stdout.Result;
-            TestContext.Out.WriteLine($"{watch.Elapsed.TotalSeconds:F1} s\n{output}");
-            Assert.That(process.ExitCode, Is.EqualTo(0), "the probe crashed or was killed:\n" + output + stderr.Result[^Math.Min(4000, stderr.Result.Length)..]);
+                ["TMPDIR"] = temp,                            // Path.GetTempPath() of the child
+                ["DOTNET_GCHeapHardLimit"] = "0x40000000",    // 1 GB
+                ["MALLOC_ARENA_MAX"] = "2",
+                ["DOTNET_EnableDiagnostics"] = "0",           // no diagnostics socket in TMPDIR
+            };
+            var run = ExampleProcess.RunProgram("bash", arguments, TimeSpan.FromMinutes(3), environment);
+            string output = run.Stdout;
+            TestContext.Out.WriteLine($"{run.Elapsed.TotalSeconds:F1} s\n{output}");
+            Assert.That(run.ExitCode, Is.EqualTo(0), "the probe crashed or was killed:\n" + output + run.Stderr[^Math.Min(4000, run.Stderr.Length)..]);
             string summary = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith("cases=", StringComparison.Ordinal))
                 ?? throw new AssertionException("no summary line: the probe ended early\n" + output);
             var values = summary.Split(' ').Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => double.Parse(kv[1], CultureInfo.InvariantCulture));
