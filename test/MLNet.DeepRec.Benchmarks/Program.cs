@@ -18,7 +18,7 @@ if (args.Contains("--help") || args.Contains("-h"))
     Console.WriteLine("""
         MLNet.DeepRec benchmarks: regenerates docs/benchmarks.md (tables and PNG plots).
           --quick           few epochs per model: a smoke run of the whole report (minutes, not the reference figures)
-          --suite a,b       only these suites (ml-100k, serving, frappe, sasrec, scale); their sections are replaced in the report
+          --suite a,b       only these suites (ml-100k, ml-100k-ratings, serving, frappe, sasrec, scale); their sections are replaced in the report
                             scale: MF/NeuMF cost against size on synthetic data (1M-20M interactions, 10K-1M items,
                             top-10 over 1M items), each run in its own child process for its peak memory; needs no
                             dataset; tens of minutes (--quick: 1/10 sizes, a few minutes)
@@ -31,7 +31,7 @@ if (args.Contains("--help") || args.Contains("-h"))
 }
 // A child process of the scale suite: one measurement, reported on one JSON line (see ScaleSuite.RunChild).
 if (ArgValue("--scale-run") is string scaleRun) return ScaleSuite.RunChild(scaleRun, ArgValue("--threads"));
-var suites = new IBenchmarkSuite[] { new Ml100kSuite(), new ServingSuite(), new FrappeSuite(), new SasRecSuite(), new ScaleSuite() };
+var suites = new IBenchmarkSuite[] { new Ml100kSuite(), new RatingsSuite(), new ServingSuite(), new FrappeSuite(), new SasRecSuite(), new ScaleSuite() };
 var wanted = ArgValue("--suite")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 if (wanted != null && wanted.Except(suites.Select(s => s.Name)).FirstOrDefault() is string unknown)
 {

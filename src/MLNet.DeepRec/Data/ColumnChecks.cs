@@ -39,7 +39,26 @@ internal static class ColumnChecks
         if (validUsers != users || validItems != items)
             throw new ArgumentException($"The validation data's key types ({validUsers} users, {validItems} items) differ from the training data's ({users}, {items}) " +
                 $"in columns '{userColumn}'/'{itemColumn}'; transform both with the same fitted MapValueToKey.", nameof(validation));
+        SameKeyValues(train, validation, userColumn, "user");
+        SameKeyValues(train, validation, itemColumn, "item");
         return (users, items);
+    }
+
+    /// <summary>
+    /// Two key columns of one cardinality can still mean different ids (a MapValueToKey fitted separately on each data
+    /// view): where both carry KeyValues they must agree, or every validation metric would silently score other users.
+    /// </summary>
+    private static void SameKeyValues(DataViewSchema train, DataViewSchema validation, string column, string role)
+    {
+        var trained = KeyVocabulary.Read(train[column]);
+        var validated = KeyVocabulary.Read(validation[column]);
+        if (trained is null || validated is null) return;
+        for (int n = 0; n < trained.Count && n < validated.Count; n++)
+        {
+            if (!string.Equals(trained[n], validated[n], StringComparison.Ordinal))
+                throw new ArgumentException($"The validation data's {role} key {n + 1} in column '{column}' is '{validated[n]}', the training data's is '{trained[n]}': " +
+                    "the two were mapped by different MapValueToKey fits. Transform both with the same fitted key mapping (fit it on all the data first, or on the training data).", nameof(validation));
+        }
     }
 
     /// <summary>

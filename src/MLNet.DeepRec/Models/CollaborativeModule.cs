@@ -26,6 +26,15 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Number of item keys (embedding rows are ItemCount + 1).</summary>
     public int ItemCount { get; }
 
+    /// <summary>The per-user bias table b_u, for a model that has one (MF); null otherwise.</summary>
+    public virtual EmbeddingTable? UserBias => null;
+
+    /// <summary>The per-item bias table b_i, for a model that has one (MF); null otherwise.</summary>
+    public virtual EmbeddingTable? ItemBias => null;
+
+    /// <summary>The global bias of a model that adds one to the score outside any layer (MF); null otherwise.</summary>
+    public virtual float? GlobalBiasValue => null;
+
     /// <summary>"GMF", "MLP", "NeuMF" or "MF": what a checkpoint records to rebuild the network.</summary>
     public abstract string Kind { get; }
 

@@ -28,11 +28,12 @@ internal sealed class DotProductMFModule : CollaborativeModule
     private readonly EmbeddingTable item_embedding;
     public EmbeddingTable ItemEmbedding => item_embedding;
     private readonly EmbeddingTable user_bias;
-    public EmbeddingTable UserBias => user_bias;
+    public override EmbeddingTable UserBias => user_bias;
     private readonly EmbeddingTable item_bias;
-    public EmbeddingTable ItemBias => item_bias;
+    public override EmbeddingTable ItemBias => item_bias;
     private readonly TorchSharp.Modules.Parameter global_bias;
     public TorchSharp.Modules.Parameter GlobalBias => global_bias;
+    public override float? GlobalBiasValue { get { using var _ = no_grad(); return global_bias.detach().cpu().item<float>(); } }
 
     public override Tensor forward(Tensor users, Tensor items) =>
         (UserEmbedding.call(users) * ItemEmbedding.call(items)).sum(1)

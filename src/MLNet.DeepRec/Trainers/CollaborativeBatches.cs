@@ -12,6 +12,12 @@ public enum CollaborativeLoss
     BinaryCrossEntropy,
     /// <summary>Bayesian Personalized Ranking: −log σ(s(u,i⁺) − s(u,i⁻)) over (positive, sampled negative) pairs.</summary>
     Bpr,
+    /// <summary>
+    /// Explicit feedback (ratings): squared error between the predicted and the labelled value of every labelled
+    /// (user, item) row, no sampled negatives. <c>Score</c> is the predicted rating (no <c>Probability</c>), evaluated with
+    /// <c>mlContext.Regression.Evaluate</c>. Needs a label column; the output bias starts at the mean label.
+    /// </summary>
+    SquaredError,
 }
 
 /// <summary>A batch of collaborative training samples.</summary>
@@ -113,21 +119,107 @@ internal sealed class CollaborativeBatchSource : IBatchSource<CollaborativeBatch
     }
 }
 
-/// <summary>BCE or BPR over a <see cref="CollaborativeModule"/>.</summary>
+/// <summary>
+/// Each epoch: every labelled (user, item, rating) row once, in a fresh random order; batches are views of one
+/// shuffled chunk at a time (no negatives: the ratings are the targets).
+/// </summary>
+internal sealed class RatingBatchSource : IBatchSource<CollaborativeBatch>
+{
+    private readonly Tensor _users, _items, _labels;
+    private readonly long _rowsPerChunk;
+
+    public RatingBatchSource(Tensor users, Tensor items, Tensor labels, int batchSize)
+    {
+        _users = users; _items = items; _labels = labels;
+        _rowsPerChunk = Math.Max(1, (CollaborativeBatchSource.TargetPositivesPerChunk * 4 + batchSize - 1) / batchSize) * batchSize;
+    }
+
+    public IEpochData<CollaborativeBatch> PrepareEpoch(int epoch, Generator generator)
+    {
+        long n = _users.shape[0];
+        var order = randperm(n, dtype: n <= int.MaxValue ? int32 : int64, device: _users.device, generator: generator);
+        return new Epoch(this, order, n);
+    }
+
+    private sealed class Epoch(RatingBatchSource source, Tensor order, long rows) : IEpochData<CollaborativeBatch>
+    {
+        private long _chunkStart;
+        private Tensor? _u, _i, _l;
+
+        public long SampleCount => rows;
+
+        public long ChunkSampleCount => source._rowsPerChunk;
+
+        public void PrepareChunk(long start, long count)
+        {
+            var picked = order.narrow(0, start, count);
+            _u = source._users.index_select(0, picked).to(int64);
+            _i = source._items.index_select(0, picked).to(int64);
+            _l = source._labels.index_select(0, picked);
+            _chunkStart = start;
+        }
+
+        public CollaborativeBatch Slice(long start, long count)
+        {
+            long s = start - _chunkStart;
+            return new(_u!.narrow(0, s, count), _i!.narrow(0, s, count), _l!.narrow(0, s, count), null);
+        }
+    }
+}
+
+/// <summary>
+/// BCE, BPR or squared error over a <see cref="CollaborativeModule"/>, plus the optional per-occurrence L2 penalty
+/// λ · mean over the batch of the squared norms of the user and item rows (embeddings and biases) each sample looks up.
+/// </summary>
 internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeBatch>
 {
     private readonly CollaborativeModule _model;
     private readonly CollaborativeLoss _loss;
-    public CollaborativeObjective(CollaborativeModule model, CollaborativeLoss loss) { _model = model; _loss = loss; }
+    private readonly EmbeddingTable[] _userTables, _itemTables;
+    private readonly Scalar? _lambda;
+
+    public CollaborativeObjective(CollaborativeModule model, CollaborativeLoss loss, double embeddingRegularization = 0)
+    {
+        _model = model; _loss = loss;
+        var tables = model.modules().OfType<EmbeddingTable>().ToArray();
+        _userTables = tables.Where(t => t.Role == EmbeddingRole.User).ToArray();
+        _itemTables = tables.Where(t => t.Role == EmbeddingRole.Item).ToArray();
+        // Rooted for the objective's lifetime (see LiveScalars): libtorch reads it during the call.
+        _lambda = embeddingRegularization > 0 ? LiveScalars.Of(embeddingRegularization) : null;
+    }
+
     public nn.Module Module => _model;
 
     public Tensor ComputeLoss(CollaborativeBatch batch)
     {
+        Tensor loss;
         if (_loss == CollaborativeLoss.Bpr)
         {
             var diff = _model.call(batch.Users, batch.Items) - _model.call(batch.Users, batch.NegativeItems!);
-            return -nn.functional.logsigmoid(diff).mean();
+            loss = -nn.functional.logsigmoid(diff).mean();
         }
-        return nn.functional.binary_cross_entropy_with_logits(_model.call(batch.Users, batch.Items), batch.Labels!);
+        else if (_loss == CollaborativeLoss.SquaredError)
+            loss = nn.functional.mse_loss(_model.call(batch.Users, batch.Items), batch.Labels!);
+        else
+            loss = nn.functional.binary_cross_entropy_with_logits(_model.call(batch.Users, batch.Items), batch.Labels!);
+        if (_lambda is null) return loss;
+        // Per-occurrence regularisation (biased MF's λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) per rating): a row is pulled
+        // towards 0 as often as it is used, unlike weight decay, which under Adam shrinks rarely seen rows at full speed.
+        Tensor penalty = SquaredNorms(_userTables, batch.Users);
+        penalty = penalty.Plus(SquaredNorms(_itemTables, batch.Items));
+        if (batch.NegativeItems is not null) penalty = penalty.Plus(SquaredNorms(_itemTables, batch.NegativeItems));
+        using Scalar count = batch.Users.shape[0];
+        return loss.Plus(penalty.mul(_lambda).div(count));
+    }
+
+    private static Tensor SquaredNorms(EmbeddingTable[] tables, Tensor keys)
+    {
+        Tensor? sum = null;
+        foreach (var table in tables)
+        {
+            var part = table.call(keys).square().sum();
+            sum = sum is null ? part : sum.Plus(part);
+        }
+        return sum ?? zeros(1, device: keys.device);
     }
 }

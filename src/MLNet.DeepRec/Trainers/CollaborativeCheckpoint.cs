@@ -43,6 +43,9 @@ internal static class CollaborativeCheckpoint
         public string[]? Users { get; set; }
         public string[]? Items { get; set; }
         public long OptimizerStep { get; set; }
+        /// <summary>What the model predicts: "Regression" for a model trained on ratings (squared error); absent or
+        /// "BinaryClassification" for implicit feedback (checkpoints written before ratings existed).</summary>
+        public string? ScoreKind { get; set; }
     }
 
     public static void Save(CollaborativeFilteringTransformer model, string path)
@@ -65,6 +68,7 @@ internal static class CollaborativeCheckpoint
             Users = model.Vocabulary.Users?.ToArray(),
             Items = model.Vocabulary.Items?.ToArray(),
             OptimizerStep = model.OptimizerState?.Step ?? 0,
+            ScoreKind = model.ScoreKind == DeepRecScoreKind.Regression ? nameof(DeepRecScoreKind.Regression) : null,
         };
         string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         string temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
@@ -114,6 +118,12 @@ internal static class CollaborativeCheckpoint
                 throw new InvalidDataException($"{what} has format version {manifest.FormatVersion}; this library (version {typeof(CollaborativeCheckpoint).Assembly.GetName().Version}) reads versions 1 to {FormatVersion}.");
             if (string.IsNullOrEmpty(manifest.UserColumn) || string.IsNullOrEmpty(manifest.ItemColumn))
                 throw new InvalidDataException($"{what}: the manifest's UserColumn and ItemColumn must name columns.");
+            var scoreKind = manifest.ScoreKind switch
+            {
+                null or nameof(DeepRecScoreKind.BinaryClassification) => DeepRecScoreKind.BinaryClassification,
+                nameof(DeepRecScoreKind.Regression) => DeepRecScoreKind.Regression,
+                _ => throw new InvalidDataException($"{what}: ScoreKind '{manifest.ScoreKind}' is not one this library writes (Regression or BinaryClassification)."),
+            };
             if (manifest.OptimizerStep < 0)
                 throw new InvalidDataException($"{what}: OptimizerStep = {manifest.OptimizerStep} is negative.");
             // Checks UserCount, ItemCount and every hyper-parameter against the limits, and gives the parameters a
@@ -183,7 +193,7 @@ internal static class CollaborativeCheckpoint
                 using (var s = Entry(zip, SeenEntry, what).Open()) seen = ReadSeen(s, manifest.UserCount, manifest.ItemCount, what);
                 module.eval();
                 return new CollaborativeFilteringTransformer(mlContext, manifest.ModelKind, module, CPU, manifest.UserColumn, manifest.ItemColumn,
-                    seen, new KeyVocabulary(manifest.Users, manifest.Items), new TrainingReport(Array.Empty<EpochReport>(), null, null, 0), state, userKeys, itemKeys);
+                    seen, new KeyVocabulary(manifest.Users, manifest.Items), new TrainingReport(Array.Empty<EpochReport>(), null, null, 0), state, userKeys, itemKeys, scoreKind);
             }
             catch
             {

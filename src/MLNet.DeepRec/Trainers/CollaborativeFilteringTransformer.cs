@@ -13,12 +13,16 @@ namespace MLNet.DeepRec.Trainers;
 /// <summary>One recommended item.</summary>
 /// <param name="ItemKey">The item's key (1-based, as produced by <c>MapValueToKey</c>).</param>
 /// <param name="ItemId">The item's original id from the key's KeyValues annotation, or null when unknown.</param>
-/// <param name="Score">The model's score (a logit; higher is better).</param>
+/// <param name="Score">The model's score (higher is better): a logit for implicit-feedback models, the predicted rating
+/// for models trained with <see cref="CollaborativeLoss.SquaredError"/>.</param>
 public sealed record Recommendation(uint ItemKey, string? ItemId, float Score);
 
 /// <summary>
-/// A trained collaborative model (GMF, MLP, NeuMF or dot-product MF). As an ML.NET transformer it adds <c>Score</c>
-/// (the logit) and <c>Probability</c> (its sigmoid) for each (user, item) row through ONNX Runtime, and saves/loads
+/// A trained collaborative model (GMF, MLP, NeuMF or dot-product MF). As an ML.NET transformer it adds, for each
+/// (user, item) row, <c>Score</c> (the logit), <c>Probability</c> (its sigmoid) and <c>PredictedLabel</c>
+/// (<c>Probability &gt; 0.5</c>) for implicit feedback, the columns <c>mlContext.BinaryClassification.Evaluate</c> reads; or
+/// only <c>Score</c>, the predicted rating, for a model trained on ratings (<see cref="CollaborativeLoss.SquaredError"/>),
+/// the column <c>mlContext.Regression.Evaluate</c> reads. It scores through ONNX Runtime and saves/loads
 /// with <c>mlContext.Model.Save</c>/<c>Load</c>. It also keeps the TorchSharp network for fast batched scoring:
 /// <see cref="Recommend(uint, int, bool, IEnumerable{uint}?)"/> and <see cref="IItemScorer"/> for top-K evaluation.
 /// </summary>
@@ -32,7 +36,7 @@ public sealed record Recommendation(uint ItemKey, string? ItemId, float Score);
 /// graph maps keys to rows with one small lookup table of the occurring keys. <see cref="Recommend(uint, int, bool, IEnumerable{uint}?)"/>
 /// ranks the items that occurred in training.</para>
 /// </remarks>
-public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, IItemScorer
+public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, IItemScorer, IPredictionTransformer<CollaborativeModelParameters>
 {
     private const string UserInput = "user_key";
     private const string ItemInput = "item_key";
@@ -43,9 +47,9 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
 
     internal CollaborativeFilteringTransformer(MLContext mlContext, string modelName, CollaborativeModule module, Device device,
         string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report, OptimizerState? optimizerState = null,
-        KeyCompaction? userKeys = null, KeyCompaction? itemKeys = null)
-        : base(mlContext, BuildOnnx(modelName, module, userKeys ?? KeyCompaction.Identity(module.UserCount), itemKeys ?? KeyCompaction.Identity(module.ItemCount)),
-               new Dictionary<string, string> { [UserInput] = userColumn, [ItemInput] = itemColumn }, DeepRecScoreKind.Ranking, null)
+        KeyCompaction? userKeys = null, KeyCompaction? itemKeys = null, DeepRecScoreKind scoreKind = DeepRecScoreKind.BinaryClassification)
+        : base(mlContext, BuildOnnx(modelName, module, userKeys ?? KeyCompaction.Identity(module.UserCount), itemKeys ?? KeyCompaction.Identity(module.ItemCount), scoreKind),
+               new Dictionary<string, string> { [UserInput] = userColumn, [ItemInput] = itemColumn }, scoreKind, null)
     {
         ModelName = modelName;
         _module = module;
@@ -65,6 +69,11 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
 
     /// <summary>"GMF", "MLP", "NeuMF" or "MF".</summary>
     public string ModelName { get; }
+
+    /// <summary>The learned parameters: user and item embeddings (and MF's biases) by key.</summary>
+    public CollaborativeModelParameters Model => new(this);
+
+    internal void ThrowIfDisposedForParameters() => ThrowIfDisposed();
 
     /// <summary>Per-epoch loss, validation metric and timing of the training run.</summary>
     public TrainingReport TrainingReport { get; }
@@ -341,36 +350,29 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         });
     }
 
-    internal static SchemaShape AppendOutputColumns(MLContext mlContext, SchemaShape input) =>
-        // SchemaShape.Column has no public constructor; an (unsaved) custom-mapping estimator whose output type is
-        // the ranking output describes the added columns through ML.NET's own code.
-        mlContext.Transforms.CustomMapping<NoColumns, RankingOutput>(static (_, _) => { }, contractName: null).GetOutputSchema(input);
-
-    private sealed class NoColumns { }
-
-    private sealed class RankingOutput
-    {
-        public float Score { get; set; }
-        public float Probability { get; set; }
-    }
+    internal static SchemaShape AppendOutputColumns(MLContext mlContext, SchemaShape input, DeepRecScoreKind kind) => OutputColumns.Append(mlContext, input, kind);
 
     /// <summary>
     /// ONNX graph: uint32 [N,1] user/item keys → int64, keys above the declared range mapped to 0 (unknown) → rows
     /// (identity, or a lookup table of the occurring keys) → network logits → Score [N,1] and Probability = σ(Score) [N,1].
     /// </summary>
-    private static byte[] BuildOnnx(string modelName, CollaborativeModule module, KeyCompaction userKeys, KeyCompaction itemKeys)
+    private static byte[] BuildOnnx(string modelName, CollaborativeModule module, KeyCompaction userKeys, KeyCompaction itemKeys, DeepRecScoreKind kind)
     {
         var g = new OnnxGraphBuilder(modelName);
         string users = userKeys.Export(g, KeyInput(g, UserInput, userKeys.DeclaredCount));
         string items = itemKeys.Export(g, KeyInput(g, ItemInput, itemKeys.DeclaredCount));
         string logits = g.Reshape(module.ExportOnnx(g, users, items), new long[] { -1, 1 });
         g.Identity(logits, "Score");
-        g.Node("Sigmoid", new[] { logits }, outputName: "Probability");
         g.AddOutput("Score", OnnxElementType.Float, -1, 1);
-        g.AddOutput("Probability", OnnxElementType.Float, -1, 1);
+        if (kind != DeepRecScoreKind.Regression)
+        {
+            g.Node("Sigmoid", new[] { logits }, outputName: "Probability");
+            g.AddOutput("Probability", OnnxElementType.Float, -1, 1);
+        }
         return g.Build(new Dictionary<string, string>
         {
             ["deeprec.model_kind"] = modelName,
+            ["deeprec.score_kind"] = kind.ToString(),
             ["deeprec.user_count"] = userKeys.DeclaredCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["deeprec.item_count"] = itemKeys.DeclaredCount.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });

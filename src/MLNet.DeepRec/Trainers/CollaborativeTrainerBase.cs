@@ -1,9 +1,11 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Runtime;
+using Microsoft.ML.Trainers;
 using MLNet.DeepRec.Data;
 using MLNet.DeepRec.Evaluation;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Serving;
 using MLNet.DeepRec.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,6 +33,16 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
 
     /// <summary>Loss. Default <see cref="CollaborativeLoss.BinaryCrossEntropy"/>.</summary>
     public CollaborativeLoss Loss = CollaborativeLoss.BinaryCrossEntropy;
+
+    /// <summary>
+    /// Per-occurrence L2 penalty on the user and item rows (embeddings and, where the model has them, biases) that each
+    /// training sample looks up, added to the loss as λ · mean over the batch of their squared norms — biased MF's
+    /// λ(‖p_u‖² + ‖q_i‖² + b_u² + b_i²) per rating (Koren et al. 2009; ML.NET's MatrixFactorization <c>Lambda</c>). A row is
+    /// regularised as often as it is used, which suits rating prediction better than <see cref="DeepRecTrainerOptionsBase.L2Regularization"/>
+    /// (weight decay on every parameter, which with Adam shrinks rarely seen rows as fast as frequent ones). In [0,
+    /// <see cref="DeepRecTrainerOptionsBase.MaxRate"/>]. Default 0.
+    /// </summary>
+    public double EmbeddingRegularization;
 
     /// <summary>Largest <see cref="NegativesPerPositive"/> accepted: 1000 (each epoch holds positives × (1 + negatives) samples).</summary>
     public const int MaxNegativesPerPositive = 1000;
@@ -70,10 +82,15 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
         CheckColumnName(ItemIdColumnName, nameof(ItemIdColumnName));
         CheckDistinctColumns((UserIdColumnName, nameof(UserIdColumnName)), (ItemIdColumnName, nameof(ItemIdColumnName)), (LabelColumnName, nameof(LabelColumnName)));
         CheckRange(NegativesPerPositive, 1, MaxNegativesPerPositive, nameof(NegativesPerPositive));
+        CheckPenalty(EmbeddingRegularization, nameof(EmbeddingRegularization));
         CheckRange(ValidationK, 1, MaxCount, nameof(ValidationK));
         CheckRange(ValidationNegatives, 1, MaxCount, nameof(ValidationNegatives));
         if (RatingThreshold is float t && (float.IsNaN(t) || float.IsInfinity(t))) throw new ArgumentOutOfRangeException(nameof(RatingThreshold), t, "RatingThreshold must be finite.");
         if (RatingThreshold != null && LabelColumnName == null) throw new ArgumentException("RatingThreshold needs LabelColumnName.", nameof(RatingThreshold));
+        if (Loss == CollaborativeLoss.SquaredError && LabelColumnName == null)
+            throw new ArgumentException("Loss = SquaredError predicts the label: set LabelColumnName to the rating column.", nameof(LabelColumnName));
+        if (Loss == CollaborativeLoss.SquaredError && RatingThreshold != null)
+            throw new ArgumentException("RatingThreshold turns ratings into implicit feedback; it cannot be combined with Loss = SquaredError, which predicts the ratings.", nameof(RatingThreshold));
         if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
         if (!Enum.IsDefined(NegativeSampling)) throw new ArgumentOutOfRangeException(nameof(NegativeSampling), NegativeSampling, "Unknown negative sampling.");
     }
@@ -85,7 +102,8 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
 /// A model only supplies its module.
 /// </summary>
 /// <typeparam name="TOptions">The model's options.</typeparam>
-public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TOptions, CollaborativeFilteringTransformer>
+public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TOptions, CollaborativeFilteringTransformer>,
+    ITrainerEstimator<CollaborativeFilteringTransformer, CollaborativeModelParameters>
     where TOptions : CollaborativeTrainerOptions
 {
     private protected CollaborativeTrainerBase(MLContext mlContext, TOptions options, string name) : base(mlContext, options, name) { }
@@ -103,9 +121,10 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         var host = ((IHostEnvironment)Context).Register(Name);
         var o = TrainerOptions;
         var train = KeyedInteractions.FromDataView(trainData, o.UserIdColumnName, o.ItemIdColumnName, o.LabelColumnName);
-        var (users, items) = SelectPositives(train, o);
+        bool ratings = o.Loss == CollaborativeLoss.SquaredError;
+        var (users, items, ratingValues) = ratings ? SelectRatings(train) : SelectPositives(train, o);
         if (users.Length == 0)
-            throw new InvalidOperationException($"The training data has no usable positive interactions (rows: {train.Count}). Check the '{o.UserIdColumnName}'/'{o.ItemIdColumnName}' columns{(o.LabelColumnName != null ? $" and label column '{o.LabelColumnName}'" : "")}.");
+            throw new InvalidOperationException($"The training data has no usable {(ratings ? "rated" : "positive")} interactions (rows: {train.Count}). Check the '{o.UserIdColumnName}'/'{o.ItemIdColumnName}' columns{(o.LabelColumnName != null ? $" and label column '{o.LabelColumnName}'" : "")}.");
 
         using var ch = host.Start("Setup");
         var device = DeviceSelector.Select(Context, ch);
@@ -115,6 +134,12 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
 
         // Rows only for the keys that occur (and, when continuing, for those the initial model knows): memory and model
         // size follow the data, not the key types' declared cardinality.
+        var scoreKind = ratings ? DeepRecScoreKind.Regression : DeepRecScoreKind.BinaryClassification;
+        foreach (var (given, option) in new[] { (o.InitialModel, nameof(o.InitialModel)), ((o as NeuMFTrainer.Options)?.PretrainedGmf, "PretrainedGmf"), ((o as NeuMFTrainer.Options)?.PretrainedMlp, "PretrainedMlp") })
+        {
+            if (given != null && given.ScoreKind != scoreKind)
+                throw new ArgumentException($"{option} was trained {(given.ScoreKind == DeepRecScoreKind.Regression ? "on ratings (Loss = SquaredError)" : "on implicit feedback")}; this trainer's Loss = {o.Loss} {(ratings ? "predicts ratings" : "learns implicit feedback")}.", option);
+        }
         int[] initialUsers = [], initialItems = [];
         if (o.InitialModel != null) (initialUsers, initialItems) = WarmStart.KnownKeys(o.InitialModel, vocabulary, train.UserCount, train.ItemCount);
         var userKeys = KeyCompaction.FromOccurring(train.UserCount, users, initialUsers);
@@ -131,6 +156,9 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         bool pretrained = module is NeuMFModule && o is NeuMFTrainer.Options { PretrainedGmf: not null };
         if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained && o.InitialModel == null)
             module.InitializeOutputBias(-Math.Log(o.NegativesPerPositive));
+        // Ratings: the network starts by predicting the mean rating and learns the deviations from it.
+        if (ratings && !pretrained && o.InitialModel == null)
+            module.InitializeOutputBias(ratingValues!.Average(v => (double)v));
         var seenUsers = userRows;
         var seenItems = itemRows;
         OptimizerState? resumeState = null;
@@ -144,44 +172,106 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         module.to(device);
 
         var seen = new UserItemSet(seenUsers, seenItems, userKeys.Count, itemKeys.Count);
-        ValidationMetric? validation = null;
-        if (validationData != null)
-        {
-            var declared = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
-            // Validation users/items without a row are skipped by the evaluator (counted, not scored).
-            var valid = new KeyedInteractions(userKeys.ToRows(declared.Users), itemKeys.ToRows(declared.Items), userKeys.Count, itemKeys.Count);
-            var scorer = new CollaborativeScorer(module, device);
-            var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed };
-            validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegatives} negatives)",
-                () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
-        }
+        var validation = validationData == null ? null
+            : ratings ? RatingValidation(module, device, validationData, userKeys, itemKeys)
+            : RankingValidation(module, device, validationData, userKeys, itemKeys, seen);
 
         TrainingReport report;
         OptimizerState? optimizerState;
-        // The seen set is in row space (compacted keys): an error about a user names its key and original id instead.
-        using (var sampler = new TorchNegativeSampler(seen, o.NegativeSampling, device, row =>
-               {
-                   uint key = (uint)userKeys.ToKey(row);
-                   return vocabulary.UserId(key) is { } id ? $"User key {key} ('{id}' in column '{o.UserIdColumnName}')" : $"User key {key} of column '{o.UserIdColumnName}'";
-               }))
         // int32 on the device (half of int64 at 20M rows); batches are widened per chunk.
         using (var u = tensor(userRows, dtype: int32, device: device))
         using (var i = tensor(itemRows, dtype: int32, device: device))
         {
-            var source = new CollaborativeBatchSource(u, i, sampler, o.NegativesPerPositive, o.Loss, o.BatchSize);
-            report = TrainingCore.Train(host, new CollaborativeObjective(module, o.Loss), source, o, device, validation, resumeState, out var finalState);
-            optimizerState = finalState;
+            if (ratings)
+            {
+                using var labels = tensor(ratingValues!, dtype: float32, device: device);
+                var source = new RatingBatchSource(u, i, labels, o.BatchSize);
+                report = TrainingCore.Train(host, new CollaborativeObjective(module, o.Loss, o.EmbeddingRegularization), source, o, device, validation, resumeState, out optimizerState);
+            }
+            else
+            {
+                // The seen set is in row space (compacted keys): an error about a user names its key and original id instead.
+                using var sampler = new TorchNegativeSampler(seen, o.NegativeSampling, device, row =>
+                {
+                    uint key = (uint)userKeys.ToKey(row);
+                    return vocabulary.UserId(key) is { } id ? $"User key {key} ('{id}' in column '{o.UserIdColumnName}')" : $"User key {key} of column '{o.UserIdColumnName}'";
+                });
+                var source = new CollaborativeBatchSource(u, i, sampler, o.NegativesPerPositive, o.Loss, o.BatchSize);
+                report = TrainingCore.Train(host, new CollaborativeObjective(module, o.Loss, o.EmbeddingRegularization), source, o, device, validation, resumeState, out optimizerState);
+            }
         }
         module.SetUnknownRowsToMean();
-        return new CollaborativeFilteringTransformer(Context, Name, module, device, o.UserIdColumnName, o.ItemIdColumnName, seen, vocabulary, report, optimizerState, userKeys, itemKeys);
+        return new CollaborativeFilteringTransformer(Context, Name, module, device, o.UserIdColumnName, o.ItemIdColumnName, seen, vocabulary, report, optimizerState, userKeys, itemKeys,
+            scoreKind);
     }
 
-    /// <summary>Adds <c>Score</c> and <c>Probability</c> (Single) after checking the key-typed input columns.</summary>
+    /// <summary>NDCG@ValidationK under the sampled protocol on the validation interactions (higher is better).</summary>
+    private ValidationMetric RankingValidation(CollaborativeModule module, Device device, IDataView validationData, KeyCompaction userKeys, KeyCompaction itemKeys, UserItemSet seen)
+    {
+        var o = TrainerOptions;
+        var declared = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
+        // Validation users/items without a row are skipped by the evaluator (counted, not scored).
+        var valid = new KeyedInteractions(userKeys.ToRows(declared.Users), itemKeys.ToRows(declared.Items), userKeys.Count, itemKeys.Count);
+        var scorer = new CollaborativeScorer(module, device);
+        var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed };
+        return new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegatives} negatives)",
+            () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
+    }
+
+    /// <summary>−RMSE of the predicted ratings on the validation rows whose user and item occur in training (higher is
+    /// better); rows with an unknown user or item are left out, since their rows are only set to the mean after training.</summary>
+    private ValidationMetric RatingValidation(CollaborativeModule module, Device device, IDataView validationData, KeyCompaction userKeys, KeyCompaction itemKeys)
+    {
+        var o = TrainerOptions;
+        var declared = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName, o.LabelColumnName);
+        var userRows = userKeys.ToRows(declared.Users);
+        var itemRows = itemKeys.ToRows(declared.Items);
+        var keptUsers = new List<int>(declared.Count);
+        var keptItems = new List<int>(declared.Count);
+        var keptLabels = new List<float>(declared.Count);
+        for (int n = 0; n < declared.Count; n++)
+        {
+            if (userRows[n] == 0 || itemRows[n] == 0) continue;
+            keptUsers.Add(userRows[n]); keptItems.Add(itemRows[n]); keptLabels.Add(declared.Labels![n]);
+        }
+        if (keptUsers.Count == 0)
+            throw new ArgumentException($"The validation data has no rated row whose user and item occur in the training data (rows: {declared.Count}).", nameof(validationData));
+        var scorer = new CollaborativeScorer(module, device);
+        int[] u = [.. keptUsers], i = [.. keptItems];
+        float[] labels = [.. keptLabels];
+        return new ValidationMetric("-RMSE", () =>
+        {
+            float[] predicted = scorer.ScoreCandidates(u, i, 1);
+            double sum = 0;
+            for (int n = 0; n < labels.Length; n++) sum += (predicted[n] - labels[n]) * (double)(predicted[n] - labels[n]);
+            return -Math.Sqrt(sum / labels.Length);
+        });
+    }
+
+    /// <summary>Every row with a user and an item key (ratings are the targets; the label reader already rejects
+    /// non-finite values, naming the row).</summary>
+    private static (int[] Users, int[] Items, float[]? Labels) SelectRatings(KeyedInteractions data)
+    {
+        var users = new List<int>(data.Count);
+        var items = new List<int>(data.Count);
+        var labels = new List<float>(data.Count);
+        for (int n = 0; n < data.Count; n++)
+        {
+            if (data.Users[n] == 0 || data.Items[n] == 0) continue; // missing key: nothing to learn from
+            users.Add(data.Users[n]); items.Add(data.Items[n]); labels.Add(data.Labels![n]);
+        }
+        return ([.. users], [.. items], [.. labels]);
+    }
+
+    /// <summary>Adds <c>Score</c>, <c>Probability</c> (Single) and <c>PredictedLabel</c> (Boolean), or for
+    /// <see cref="CollaborativeLoss.SquaredError"/> only <c>Score</c> (the predicted rating), after checking the key-typed
+    /// input columns.</summary>
     public override SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         CheckKeyColumn(inputSchema, TrainerOptions.UserIdColumnName, "user");
         CheckKeyColumn(inputSchema, TrainerOptions.ItemIdColumnName, "item");
-        return CollaborativeFilteringTransformer.AppendOutputColumns(Context, inputSchema);
+        return CollaborativeFilteringTransformer.AppendOutputColumns(Context, inputSchema,
+            TrainerOptions.Loss == CollaborativeLoss.SquaredError ? DeepRecScoreKind.Regression : DeepRecScoreKind.BinaryClassification);
     }
 
     private static void CheckKeyColumn(SchemaShape schema, string name, string role)
@@ -194,10 +284,10 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
             throw new ArgumentException($"The {role} column '{name}' must be a scalar key-typed column (use mlContext.Transforms.Conversion.MapValueToKey), but it is {col.ItemType}{(col.Kind != SchemaShape.Column.VectorKind.Scalar ? " vector" : "")}.");
     }
 
-    private static (int[] users, int[] items) SelectPositives(KeyedInteractions data, CollaborativeTrainerOptions o)
+    private static (int[] Users, int[] Items, float[]? Labels) SelectPositives(KeyedInteractions data, CollaborativeTrainerOptions o)
     {
         // Implicit feedback without missing keys, the common large case: every row is a positive, no copy.
-        if (data.Labels == null && !data.Users.AsSpan().Contains(0) && !data.Items.AsSpan().Contains(0)) return (data.Users, data.Items);
+        if (data.Labels == null && !data.Users.AsSpan().Contains(0) && !data.Items.AsSpan().Contains(0)) return (data.Users, data.Items, null);
         var users = new List<int>(data.Count);
         var items = new List<int>(data.Count);
         for (int n = 0; n < data.Count; n++)
@@ -210,13 +300,13 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
                 if (o.RatingThreshold is float threshold) positive = label >= threshold;
                 else if (label == 0f || label == 1f) positive = label == 1f;
                 else throw new ArgumentOutOfRangeException(o.LabelColumnName, label,
-                    $"Label column '{o.LabelColumnName}' has value {label} at row {n}; without RatingThreshold labels must be 0 or 1. Set RatingThreshold to treat ratings as implicit feedback.");
+                    $"Label column '{o.LabelColumnName}' has value {label} at row {n}; without RatingThreshold labels must be 0 or 1. Set RatingThreshold to treat ratings as implicit feedback, or Loss = CollaborativeLoss.SquaredError to predict the ratings.");
                 if (!positive) continue;
             }
             users.Add(data.Users[n]);
             items.Add(data.Items[n]);
         }
-        return (users.ToArray(), items.ToArray());
+        return (users.ToArray(), items.ToArray(), null);
     }
 
     /// <summary>Key-typed user and item columns (the validation data's with the training data's cardinalities), and

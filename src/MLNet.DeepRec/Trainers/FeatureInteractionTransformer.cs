@@ -96,19 +96,7 @@ public class FeatureInteractionTransformer : DeepRecTransformerBase
     }
 
     internal static SchemaShape AppendOutputColumns(MLContext mlContext, SchemaShape input, FeatureInteractionTask task) =>
-        // SchemaShape.Column has no public constructor: an unsaved custom-mapping estimator describes the added columns.
-        task == FeatureInteractionTask.Regression
-            ? mlContext.Transforms.CustomMapping<NoColumns, RegressionOutput>(static (_, _) => { }, contractName: null).GetOutputSchema(input)
-            : mlContext.Transforms.CustomMapping<NoColumns, BinaryOutput>(static (_, _) => { }, contractName: null).GetOutputSchema(input);
-
-    private sealed class NoColumns { }
-    private sealed class RegressionOutput { public float Score { get; set; } }
-    private sealed class BinaryOutput
-    {
-        public float Score { get; set; }
-        public float Probability { get; set; }
-        public bool PredictedLabel { get; set; }
-    }
+        OutputColumns.Append(mlContext, input, task == FeatureInteractionTask.Regression ? DeepRecScoreKind.Regression : DeepRecScoreKind.BinaryClassification);
 
     /// <summary>
     /// A bool [N,1] that is true for rows with a NaN or ±∞ in any vector column (key columns cannot hold one), or null

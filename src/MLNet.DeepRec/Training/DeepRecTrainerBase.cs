@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Trainers;
 
 namespace MLNet.DeepRec.Training;
 
@@ -39,12 +40,25 @@ public abstract class DeepRecTrainerBase<TOptions, TTransformer> : IEstimator<TT
     /// <summary>Model name used in logs and exported metadata (e.g. "NeuMF").</summary>
     public string Name { get; }
 
-    /// <summary>Trains on <paramref name="input"/> without validation data (all epochs run, last weights kept).</summary>
+    /// <summary>
+    /// ML.NET's description of the trainer: no normalization needed (<see cref="TrainerInfo.NeedNormalization"/> false:
+    /// embeddings take keys, and feature values are used as given) and no caching wanted
+    /// (<see cref="TrainerInfo.WantCaching"/> false: the training data is read once into tensors). ML.NET's
+    /// <see cref="TrainerInfo"/> has no public constructor, so this is the instance of ML.NET's own Prior trainer, which
+    /// declares exactly these two values (see docs/architecture.md).
+    /// </summary>
+    public TrainerInfo Info => s_info;
+
+    private static readonly TrainerInfo s_info = new MLContext().BinaryClassification.Trainers.Prior().Info;
+
+    /// <summary>Trains on <paramref name="input"/>, with the options' <see cref="DeepRecTrainerOptionsBase.ValidationSet"/>
+    /// as validation data when it is set (this is the overload a pipeline calls); without it all epochs run and the last
+    /// weights are kept.</summary>
     public TTransformer Fit(IDataView input) => Fit(input, null);
 
     /// <summary>
     /// Trains on <paramref name="trainData"/>; with <paramref name="validationData"/> (transformed by the same fitted
-    /// key mappings) the model's validation metric is computed after each epoch, drives early stopping, and the best
+    /// key mappings; when null, the options' <see cref="DeepRecTrainerOptionsBase.ValidationSet"/>) the model's validation metric is computed after each epoch, drives early stopping, and the best
     /// epoch's weights are kept.
     /// </summary>
     /// <remarks>Before any training the options are validated again (they may have changed since the trainer was
@@ -58,6 +72,7 @@ public abstract class DeepRecTrainerBase<TOptions, TTransformer> : IEstimator<TT
     {
         ArgumentNullException.ThrowIfNull(trainData);
         TrainerOptions.Validate();
+        validationData ??= TrainerOptions.ValidationSet;
         CheckSchema(trainData.Schema, validationData?.Schema);
         // The native libraries are loaded now, so that a missing package fails here and not after the last epoch (ONNX
         // Runtime is first needed to build the transformer that Fit returns).

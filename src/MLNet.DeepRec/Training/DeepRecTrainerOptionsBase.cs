@@ -93,6 +93,17 @@ public abstract class DeepRecTrainerOptionsBase
     /// </summary>
     public int EarlyStoppingPatience;
 
+    /// <summary>
+    /// Validation data used when <c>Fit</c> is called without any (as inside a pipeline: <c>estimatorChain.Fit(data)</c>),
+    /// as ML.NET's TorchSharp trainers take it: the model's validation metric is computed after each epoch, drives
+    /// <see cref="EarlyStoppingPatience"/>, and the best epoch's weights are kept. It must hold the columns as this
+    /// trainer sees them, i.e. already transformed by the same fitted transforms that precede the trainer (for key
+    /// columns: the same fitted <c>MapValueToKey</c>; a key mapping fitted separately on the validation data is detected
+    /// through its KeyValues and rejected). <c>Fit(train, validation)</c> with a non-null validation argument takes
+    /// precedence. Default null.
+    /// </summary>
+    public Microsoft.ML.IDataView? ValidationSet;
+
     /// <summary>Seed for weight initialisation, shuffling and negative sampling. Same seed, same data, same model. Default 0.</summary>
     public int Seed;
 
