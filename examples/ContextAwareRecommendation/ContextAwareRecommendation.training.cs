@@ -93,14 +93,14 @@ public static partial class ContextAwareRecommender
     public static NfmTrainer Fm(MLContext mlContext, Dataset data, int epochs, int seed) =>
         mlContext.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options
         {
-            HiddenLayers = [], BatchNormalization = false, BiInteractionDropout = 0.2, LearningRate = 0.01,
+            HiddenLayers = [], BatchNormalization = false, BiInteractionDropoutRate = 0.2, LearningRate = 0.01,
         }, data, epochs, seed));
 
     /// <summary>NFM: bi-interaction pooling, then one hidden layer of 64 (the paper's shape).</summary>
     public static NfmTrainer Nfm(MLContext mlContext, Dataset data, int epochs, int seed) =>
         mlContext.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options
         {
-            HiddenLayers = [64], BiInteractionDropout = 0.2, HiddenDropout = 0.2, LearningRate = 0.005,
+            HiddenLayers = [64], BiInteractionDropoutRate = 0.2, HiddenDropoutRate = 0.2, LearningRate = 0.005,
         }, data, epochs, seed));
 
     /// <summary>
@@ -110,7 +110,7 @@ public static partial class ContextAwareRecommender
     public static AfmTrainer Afm(MLContext mlContext, Dataset data, FeatureInteractionTransformer pretrainedFm, int epochs, int seed) =>
         mlContext.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options
         {
-            AttentionSize = 16, Dropout = 0.2, LearningRate = 0.005, PretrainedModel = pretrainedFm,
+            AttentionSize = 16, DropoutRate = 0.2, LearningRate = 0.005, PretrainedModel = pretrainedFm,
         }, data, epochs, seed));
 
     /// <summary>

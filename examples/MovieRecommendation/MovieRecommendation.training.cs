@@ -31,8 +31,8 @@ public static partial class MovieRecommender
     });
 
     /// <summary>The dot-product MF baseline.</summary>
-    public static MatrixFactorizationTrainer MatrixFactorization(MLContext mlContext, int epochs, int seed) =>
-        mlContext.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+    public static BiasedMatrixFactorizationTrainer MatrixFactorization(MLContext mlContext, int epochs, int seed) =>
+        mlContext.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
         {
             UserIdColumnName = "UserKey",
             ItemIdColumnName = "ItemKey",
@@ -65,5 +65,5 @@ public static partial class MovieRecommender
     /// <summary>HR@10, NDCG@10, … on the test split: the held-out item among 99 sampled unseen items.</summary>
     public static TopKMetrics Evaluate(MLContext mlContext, ITransformer keyMapping, IItemScorer scorer, IDataView train, IDataView test) =>
         mlContext.DeepRec().Evaluation.EvaluateTopK(scorer, keyMapping.Transform(test), keyMapping.Transform(train),
-            new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativeCount = 99, UserColumn = "UserKey", ItemColumn = "ItemKey" });
+            new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativesPerPositive = 99, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" });
 }

@@ -45,7 +45,7 @@ public static partial class NextItemRecommender
             NumberOfHeads = 1,
             DropoutRate = 0.5,
             Loss = SasRecLoss.SampledSoftmax,
-            NegativeCount = 100,
+            NegativesPerPositive = 100,
             LearningRate = 0.001,
             BatchSize = 128,
             NumberOfEpochs = epochs,
@@ -73,9 +73,9 @@ public static partial class NextItemRecommender
         {
             K = 10,
             Protocol = protocol,
-            NegativeCount = 100, // sampled protocol: the test item among 100 items the user has not seen (the paper's)
-            UserColumn = "UserKey",
-            ItemColumn = "ItemKey",
+            NegativesPerPositive = 100, // sampled protocol: the test item among 100 items the user has not seen (the paper's)
+            UserIdColumnName = "UserKey",
+            ItemIdColumnName = "ItemKey",
         });
 
     /// <summary>

@@ -16,12 +16,12 @@ internal sealed class PairScorer : IDisposable
 
     private PairScorer(PredictionEngine<PairInput, PairOutput> engine) => _engine = engine;
 
-    public static PairScorer Create(MLContext mlContext, ITransformer model, string userColumn, string itemColumn)
+    public static PairScorer Create(MLContext mlContext, ITransformer model, string userIdColumnName, string itemIdColumnName)
     {
         // Map the POCO's fixed property names onto the model's column names.
         var inputDefinition = SchemaDefinition.Create(typeof(PairInput));
-        inputDefinition[nameof(PairInput.User)].ColumnName = userColumn;
-        inputDefinition[nameof(PairInput.Item)].ColumnName = itemColumn;
+        inputDefinition[nameof(PairInput.User)].ColumnName = userIdColumnName;
+        inputDefinition[nameof(PairInput.Item)].ColumnName = itemIdColumnName;
         return new PairScorer(mlContext.Model.CreatePredictionEngine<PairInput, PairOutput>(model, inputSchemaDefinition: inputDefinition));
     }
 

@@ -25,8 +25,8 @@ if (args.Length < 1 || args[0] is "-h" or "--help")
 }
 
 string modelPath = args[0];
-string userColumn = Option(args, "--user-column") ?? "UserId";
-string itemColumn = Option(args, "--item-column") ?? "ItemId";
+string userIdColumnName = Option(args, "--user-column") ?? "UserId";
+string itemIdColumnName = Option(args, "--item-column") ?? "ItemId";
 int? gpu = Option(args, "--gpu") is string g ? int.Parse(g, CultureInfo.InvariantCulture) : null;
 var pairs = args.Skip(1).Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && !IsOptionValue(args, i + 1))
     .Select(p => p.Split(':', 2)).Where(p => p.Length == 2).Select(p => (User: p[0], Item: p[1])).ToList();
@@ -52,7 +52,7 @@ catch (Exception e) when (e is InvalidDataException or FileNotFoundException or 
     return 1;
 }
 
-using var engine = PairScorer.Create(mlContext, model, userColumn, itemColumn);
+using var engine = PairScorer.Create(mlContext, model, userIdColumnName, itemIdColumnName);
 foreach (var (user, item) in pairs)
 {
     var (score, probability) = engine.Predict(user, item);

@@ -74,11 +74,11 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             // Fresh: an untrained network of the same shape, for the minimal-loop comparison.
             var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit, Func<FieldFeatureModule, FieldFeatureModule> Fresh)[]
             {
-                ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va),
+                ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va),
                     m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, Array.Empty<int>(), false, 0.5, 0)),
                 ("NFM", "64 factors, 1 hidden layer 64, BN, dropout 0.5/0.2, Adam lr 0.002 (trainer defaults)", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options(), task, nfmEpochs, 0.002)).Fit(tr, va),
                     m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, new[] { 64 }, true, 0.5, 0.2)),
-                ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, Dropout = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va),
+                ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, DropoutRate = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va),
                     m => new AfmModule(m.FeatureCount, m.SlotCount, m.Factors, 64, 0, 0.5, 0)),
             };
             foreach (var (name, settings, fit, fresh) in configs)

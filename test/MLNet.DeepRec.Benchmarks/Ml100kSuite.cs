@@ -34,8 +34,8 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         var train = keys.Transform(split.Train);
         var test = keys.Transform(split.Test);
         var valid = keys.Transform(split.Validation!);
-        var evalOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativeCount = 99, Seed = seed, UserColumn = "UserKey", ItemColumn = "ItemKey" };
-        var fullOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.FullRanking, Seed = seed, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+        var evalOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativesPerPositive = 99, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
+        var fullOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.FullRanking, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
 
         var rows = new List<ResultRow>();
         var curves = new List<TrainingCurve>();
@@ -58,9 +58,9 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         var trained = new List<CollaborativeFilteringTransformer>();
         var configs = new (string Name, string Settings, Func<CollaborativeFilteringTransformer> Fit)[]
         {
-            ("MF", "32 factors, BCE, Adam lr 0.001", () => ml.DeepRec().Trainers.MatrixFactorization(Common(new MatrixFactorizationTrainer.Options { Factors = 32 }, 30)).Fit(train, valid)),
+            ("MF", "32 factors, BCE, Adam lr 0.001", () => ml.DeepRec().Trainers.MatrixFactorization(Common(new BiasedMatrixFactorizationTrainer.Options { Factors = 32 }, 30)).Fit(train, valid)),
             ("GMF", "16 factors, Adam lr 0.001", () => gmfModel = ml.DeepRec().Trainers.Gmf(Common(new GmfTrainer.Options { Factors = 16 }, 30)).Fit(train, valid)),
-            ("MLP", "64-32-16, Adam lr 0.001", () => mlpModel = ml.DeepRec().Trainers.Mlp(Common(new MlpTrainer.Options { Layers = new[] { 64, 32, 16 } }, 30)).Fit(train, valid)),
+            ("MLP", "64-32-16, Adam lr 0.001", () => mlpModel = ml.DeepRec().Trainers.Mlp(Common(new MlpTrainer.Options { MlpLayers = new[] { 64, 32, 16 } }, 30)).Fit(train, valid)),
             ("NeuMF", "GMF 16 + MLP 64-32-16, Adam lr 0.001, L2 1e-6", () => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options { Factors = 16, MlpLayers = new[] { 64, 32, 16 }, L2Regularization = 1e-6 }, 30)).Fit(train, valid)),
             ("NeuMF (pre-trained)", "from the GMF and MLP above, α 0.5, SGD lr 0.01", () => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options { Factors = 16, MlpLayers = new[] { 64, 32, 16 }, PretrainedGmf = gmfModel, PretrainedMlp = mlpModel, Optimizer = MLNet.DeepRec.Training.DeepRecOptimizer.Sgd, LearningRate = 0.01 }, 30)).Fit(train, valid)),
         };

@@ -38,20 +38,20 @@ internal sealed class RatingsSuite : IBenchmarkSuite
             string kind = Environment.GetEnvironmentVariable("SWEEPMODEL") ?? "MF";
             return [(kind, sw, ml => kind switch
             {
-                "MF" => ml.DeepRec().Trainers.MatrixFactorization(Common(new MatrixFactorizationTrainer.Options { Factors = (int)v[0], LearningRate = v[1], BatchSize = (int)v[2], EmbeddingRegularization = v[3], L2Regularization = v[5], EmbeddingUpdates = v[6] > 0 ? EmbeddingUpdateMode.Sparse : EmbeddingUpdateMode.Dense }, (int)v[4])),
+                "MF" => ml.DeepRec().Trainers.MatrixFactorization(Common(new BiasedMatrixFactorizationTrainer.Options { Factors = (int)v[0], LearningRate = v[1], BatchSize = (int)v[2], EmbeddingRegularization = v[3], L2Regularization = v[5], EmbeddingUpdates = v[6] > 0 ? EmbeddingUpdateMode.Sparse : EmbeddingUpdateMode.Dense }, (int)v[4])),
                 "GMF" => ml.DeepRec().Trainers.Gmf(Common(new GmfTrainer.Options { Factors = (int)v[0], LearningRate = v[1], BatchSize = (int)v[2], EmbeddingRegularization = v[3], L2Regularization = v[5] }, (int)v[4])),
-                "MLP" => ml.DeepRec().Trainers.Mlp(Common(new MlpTrainer.Options { Layers = [(int)v[0], (int)v[0] / 2, (int)v[0] / 4], LearningRate = v[1], BatchSize = (int)v[2], EmbeddingRegularization = v[3], L2Regularization = v[5] }, (int)v[4])),
+                "MLP" => ml.DeepRec().Trainers.Mlp(Common(new MlpTrainer.Options { MlpLayers = [(int)v[0], (int)v[0] / 2, (int)v[0] / 4], LearningRate = v[1], BatchSize = (int)v[2], EmbeddingRegularization = v[3], L2Regularization = v[5] }, (int)v[4])),
                 _ => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options { Factors = (int)v[0], MlpLayers = [(int)v[0] * 2, (int)v[0], (int)v[0] / 2], LearningRate = v[1], BatchSize = (int)v[2], EmbeddingRegularization = v[3], L2Regularization = v[5] }, (int)v[4])),
             })];
         }
         return
         [
             ("MF", "128 factors, Adam lr 0.002, batch 512, λ 0.05 per occurrence, 25 epochs",
-                ml => ml.DeepRec().Trainers.MatrixFactorization(Common(new MatrixFactorizationTrainer.Options { Factors = 128, LearningRate = 0.002, BatchSize = 512, EmbeddingRegularization = 0.05 }, 25))),
+                ml => ml.DeepRec().Trainers.MatrixFactorization(Common(new BiasedMatrixFactorizationTrainer.Options { Factors = 128, LearningRate = 0.002, BatchSize = 512, EmbeddingRegularization = 0.05 }, 25))),
             ("GMF", "64 factors, Adam lr 0.002, batch 512, λ 0.05, 25 epochs",
                 ml => ml.DeepRec().Trainers.Gmf(Common(new GmfTrainer.Options { Factors = 64, LearningRate = 0.002, BatchSize = 512, EmbeddingRegularization = 0.05 }, 25))),
             ("MLP", "128-64-32, Adam lr 0.001, batch 512, λ 0.01, 20 epochs",
-                ml => ml.DeepRec().Trainers.Mlp(Common(new MlpTrainer.Options { Layers = [128, 64, 32], LearningRate = 0.001, BatchSize = 512, EmbeddingRegularization = 0.01 }, 20))),
+                ml => ml.DeepRec().Trainers.Mlp(Common(new MlpTrainer.Options { MlpLayers = [128, 64, 32], LearningRate = 0.001, BatchSize = 512, EmbeddingRegularization = 0.01 }, 20))),
             ("NeuMF", "GMF 64 + MLP 128-64-32, Adam lr 0.001, batch 512, λ 0.03, 20 epochs",
                 ml => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options { Factors = 64, MlpLayers = [128, 64, 32], LearningRate = 0.001, BatchSize = 512, EmbeddingRegularization = 0.03 }, 20))),
         ];

@@ -42,8 +42,8 @@ internal sealed class SasRecSuite : IBenchmarkSuite
         var validation = keys.Transform(split.Validation!);
         var test = keys.Transform(split.Test);
         Console.WriteLine($"Loaded and split in {total.Elapsed.TotalSeconds:F1} s");
-        var sampledOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativeCount = 100, Seed = seed, UserColumn = "UserKey", ItemColumn = "ItemKey", UserBatchSize = 1024 };
-        var fullOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.FullRanking, Seed = seed, UserColumn = "UserKey", ItemColumn = "ItemKey", UserBatchSize = 256 };
+        var sampledOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativesPerPositive = 100, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", UserBatchSize = 1024 };
+        var fullOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.FullRanking, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", UserBatchSize = 256 };
 
         var rows = new List<Row>();
         var curves = new List<TrainingCurve>();
@@ -57,10 +57,10 @@ internal sealed class SasRecSuite : IBenchmarkSuite
         }
 
         {
-            var o = new MatrixFactorizationTrainer.Options
+            var o = new BiasedMatrixFactorizationTrainer.Options
             {
                 UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 64, NegativesPerPositive = 4, LearningRate = 0.002,
-                BatchSize = 1024, NumberOfEpochs = quick ? 2 : 30, EarlyStoppingPatience = 3, ValidationNegatives = 100, Seed = seed,
+                BatchSize = 1024, NumberOfEpochs = quick ? 2 : 30, EarlyStoppingPatience = 3, ValidationNegativesPerPositive = 100, Seed = seed,
             };
             context.Progress.Step("MF");
             using var peak = new PeakMemory();
@@ -88,8 +88,8 @@ internal sealed class SasRecSuite : IBenchmarkSuite
             var o = new SasRecTrainer.Options
             {
                 UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Loss = loss, MaxLength = 50, HiddenSize = 50, NumberOfBlocks = 2,
-                NumberOfHeads = 1, DropoutRate = 0.5, LearningRate = lr, BatchSize = 128, NumberOfEpochs = epochs, NegativeCount = 100,
-                EarlyStoppingPatience = 3, ValidationNegatives = 100, Seed = seed,
+                NumberOfHeads = 1, DropoutRate = 0.5, LearningRate = lr, BatchSize = 128, NumberOfEpochs = epochs, NegativesPerPositive = 100,
+                EarlyStoppingPatience = 3, ValidationNegativesPerPositive = 100, Seed = seed,
             };
             context.Progress.Step(name);
             using var peak = new PeakMemory();

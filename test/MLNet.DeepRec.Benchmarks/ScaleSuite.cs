@@ -261,7 +261,7 @@ internal sealed class ScaleSuite : IBenchmarkSuite
         watch.Restart();
         using CollaborativeFilteringTransformer model = spec.Model switch
         {
-            "MF" => ml.DeepRec().Trainers.MatrixFactorization(Common(new MatrixFactorizationTrainer.Options())).Fit(data),
+            "MF" => ml.DeepRec().Trainers.MatrixFactorization(Common(new BiasedMatrixFactorizationTrainer.Options())).Fit(data),
             "NeuMF" => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options())).Fit(data),
             _ => throw new ArgumentException($"Unknown model '{spec.Model}'.", nameof(specJson)),
         };

@@ -71,7 +71,7 @@ internal sealed class ServingSuite : IBenchmarkSuite
         var configs = new (string Name, string Settings, Func<CollaborativeFilteringTransformer> Fit)[]
         {
             ("NeuMF", $"GMF 8 + MLP 64-32-16-8, {epochs} epochs", () => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options())).Fit(train)),
-            ("MF", $"32 factors, {epochs} epochs", () => ml.DeepRec().Trainers.MatrixFactorization(Common(new MatrixFactorizationTrainer.Options { Factors = 32 })).Fit(train)),
+            ("MF", $"32 factors, {epochs} epochs", () => ml.DeepRec().Trainers.MatrixFactorization(Common(new BiasedMatrixFactorizationTrainer.Options { Factors = 32 })).Fit(train)),
         };
 
         uint[] testUsers = test.GetColumn<uint>("UserKey").ToArray();

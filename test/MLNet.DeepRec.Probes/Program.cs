@@ -41,7 +41,7 @@ static int DeclaredKeys(int rows, string modelPath)
         UserId = (uint)random.Next(1, 5_000_001) % 40 + 1 + 4_999_000,
         ItemId = (uint)random.Next(1, 5_000_001),
     }).ToArray());
-    using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+    using var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
     {
         UserIdColumnName = nameof(Row.UserId),
         ItemIdColumnName = nameof(Row.ItemId),

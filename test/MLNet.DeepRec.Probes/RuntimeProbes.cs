@@ -23,7 +23,7 @@ internal static class RuntimeProbes
         IDataView data = TinyData(ml);
         try
         {
-            using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+            using var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
             {
                 UserIdColumnName = nameof(KeyRow.UserId), ItemIdColumnName = nameof(KeyRow.ItemId), NumberOfEpochs = 3, Seed = 1,
             }).Fit(data);
@@ -48,7 +48,7 @@ internal static class RuntimeProbes
     {
         var ml = new MLContext(0);
         IDataView data = TinyData(ml);
-        var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
         {
             UserIdColumnName = nameof(KeyRow.UserId), ItemIdColumnName = nameof(KeyRow.ItemId), NumberOfEpochs = 1, Seed = 1,
         }).Fit(data);
@@ -89,7 +89,7 @@ internal static class RuntimeProbes
         };
         IDataView data = TinyData(ml);
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        using var mf = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        using var mf = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
         {
             UserIdColumnName = nameof(KeyRow.UserId), ItemIdColumnName = nameof(KeyRow.ItemId), NumberOfEpochs = 3, Seed = 1,
         }).Fit(data);

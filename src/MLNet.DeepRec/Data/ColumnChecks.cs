@@ -31,16 +31,16 @@ internal static class ColumnChecks
     /// Checks the user and item key columns of training and validation data (scalar UInt32 keys) and that the validation
     /// data was keyed by the same fitted mapping (the same cardinalities); returns the training cardinalities.
     /// </summary>
-    public static (int Users, int Items) TrainingAndValidationKeys(DataViewSchema train, DataViewSchema? validation, string userColumn, string itemColumn)
+    public static (int Users, int Items) TrainingAndValidationKeys(DataViewSchema train, DataViewSchema? validation, string userIdColumnName, string itemIdColumnName)
     {
-        int users = Key(train, userColumn, "user"), items = Key(train, itemColumn, "item");
+        int users = Key(train, userIdColumnName, "user"), items = Key(train, itemIdColumnName, "item");
         if (validation == null) return (users, items);
-        int validUsers = Key(validation, userColumn, "validation data's user"), validItems = Key(validation, itemColumn, "validation data's item");
+        int validUsers = Key(validation, userIdColumnName, "validation data's user"), validItems = Key(validation, itemIdColumnName, "validation data's item");
         if (validUsers != users || validItems != items)
             throw new ArgumentException($"The validation data's key types ({validUsers} users, {validItems} items) differ from the training data's ({users}, {items}) " +
-                $"in columns '{userColumn}'/'{itemColumn}'; transform both with the same fitted MapValueToKey.", nameof(validation));
-        SameKeyValues(train, validation, userColumn, "user");
-        SameKeyValues(train, validation, itemColumn, "item");
+                $"in columns '{userIdColumnName}'/'{itemIdColumnName}'; transform both with the same fitted MapValueToKey.", nameof(validation));
+        SameKeyValues(train, validation, userIdColumnName, "user");
+        SameKeyValues(train, validation, itemIdColumnName, "item");
         return (users, items);
     }
 

@@ -25,18 +25,18 @@ public sealed partial class DeepRecDataCatalog
     /// deterministic.</para>
     /// </remarks>
     /// <param name="data">The interactions.</param>
-    /// <param name="userColumn">The user column: text, any integer type or any key type.</param>
-    /// <param name="timestampColumn">The timestamp column: any numeric type. NaN is rejected.</param>
+    /// <param name="userIdColumnName">The user column: text, any integer type or any key type.</param>
+    /// <param name="timestampColumnName">The timestamp column: any numeric type. NaN is rejected.</param>
     /// <param name="holdOutValidation">Whether to also hold out each user's second latest interaction for validation.</param>
     /// <returns>The split; <see cref="RecommendationSplit.Validation"/> is null unless <paramref name="holdOutValidation"/>.</returns>
     /// <exception cref="ArgumentException">A column is missing or of an unsupported type.</exception>
     /// <exception cref="InvalidOperationException">A timestamp is NaN.</exception>
-    public RecommendationSplit LeaveOneOutSplit(IDataView data, string userColumn = "UserId", string timestampColumn = "Timestamp",
+    public RecommendationSplit LeaveOneOutSplit(IDataView data, string userIdColumnName = "UserId", string timestampColumnName = "Timestamp",
         bool holdOutValidation = false)
     {
         ArgumentNullException.ThrowIfNull(data);
-        var userCol = KeyedInteractions.RequireColumn(data.Schema, userColumn, "user");
-        var timeCol = KeyedInteractions.RequireColumn(data.Schema, timestampColumn, "timestamp");
+        var userCol = KeyedInteractions.RequireColumn(data.Schema, userIdColumnName, "user");
+        var timeCol = KeyedInteractions.RequireColumn(data.Schema, timestampColumnName, "timestamp");
 
         var groups = new List<int>();
         var times = new List<double>();
@@ -51,7 +51,7 @@ public sealed partial class DeepRecDataCatalog
                 groups.Add(group());
                 time(ref t);
                 if (double.IsNaN(t))
-                    throw new InvalidOperationException($"The timestamp column '{timestampColumn}' has a NaN value at row {cursor.Position}.");
+                    throw new InvalidOperationException($"The timestamp column '{timestampColumnName}' has a NaN value at row {cursor.Position}.");
                 times.Add(t);
             }
         }
@@ -81,7 +81,7 @@ public sealed partial class DeepRecDataCatalog
     }
 
     /// <summary>
-    /// Random split. With <paramref name="userColumn"/> null, rows are shuffled and the first
+    /// Random split. With <paramref name="userIdColumnName"/> null, rows are shuffled and the first
     /// round(<paramref name="testFraction"/> × rows) go to test, the next round(<paramref name="validationFraction"/> ×
     /// rows) to validation. With a user column the split is stratified per user: each user's rows are shuffled and
     /// round(fraction × the user's rows) go to test and validation (halves rounded away from zero), capped so that every
@@ -93,10 +93,10 @@ public sealed partial class DeepRecDataCatalog
     /// <param name="testFraction">Fraction of rows for test, in (0, 1).</param>
     /// <param name="validationFraction">Fraction of rows for validation, in [0, 1); 0 gives no validation set.</param>
     /// <param name="seed">Seed of the shuffle.</param>
-    /// <param name="userColumn">Optional user column (text, integer or key) for a per-user stratified split.</param>
+    /// <param name="userIdColumnName">Optional user column (text, integer or key) for a per-user stratified split.</param>
     /// <returns>The split; <see cref="RecommendationSplit.Validation"/> is null when <paramref name="validationFraction"/> is 0.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A fraction is out of range or the two sum to 1 or more.</exception>
-    public RecommendationSplit RandomSplit(IDataView data, double testFraction, double validationFraction = 0, int seed = 0, string? userColumn = null)
+    public RecommendationSplit RandomSplit(IDataView data, double testFraction, double validationFraction = 0, int seed = 0, string? userIdColumnName = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (!(testFraction > 0 && testFraction < 1))
@@ -109,7 +109,7 @@ public sealed partial class DeepRecDataCatalog
 
         var rng = new Random(seed);
         byte[] partition;
-        if (userColumn == null)
+        if (userIdColumnName == null)
         {
             long rows = 0;
             using (var cursor = data.GetRowCursor(Array.Empty<DataViewSchema.Column>()))
@@ -123,7 +123,7 @@ public sealed partial class DeepRecDataCatalog
         }
         else
         {
-            var userCol = KeyedInteractions.RequireColumn(data.Schema, userColumn, "user");
+            var userCol = KeyedInteractions.RequireColumn(data.Schema, userIdColumnName, "user");
             var groups = new List<int>();
             int groupCount = 0;
             using (var cursor = data.GetRowCursor(new[] { userCol }))

@@ -9,7 +9,8 @@ public sealed partial class DeepRecDataCatalog
     /// Generates synthetic implicit feedback with planted structure (see <see cref="SyntheticInteractionGenerator.Generate"/>,
     /// which switches from the exact to a scalable algorithm above
     /// <see cref="SyntheticInteractionGenerator.ExactSamplingMaxPairs"/> user–item pairs): columns <c>UserId</c> (text
-    /// "u0", "u1", …), <c>ItemId</c> (text "i0", …), <c>Label</c> = 1 and <c>Timestamp</c> (seconds, increasing within
+    /// "u0", "u1", …), <c>ItemId</c> (text "i0", …), <c>Label</c> = 1 (or a 1–5 rating with
+    /// <see cref="SyntheticInteractionOptions.Ratings"/>) and <c>Timestamp</c> (seconds, increasing within
     /// each user), rows grouped by user in time order. Deterministic from <paramref name="options"/> (its seed included).
     /// With <see cref="SyntheticInteractionOptions.KeyTypedIds"/> the id columns are instead <see cref="uint"/> keys
     /// (user/item index + 1, no <c>KeyValues</c> annotation), ready for the trainers without <c>MapValueToKey</c>.
@@ -22,6 +23,7 @@ public sealed partial class DeepRecDataCatalog
         options ??= new SyntheticInteractionOptions();
         var data = SyntheticInteractionGenerator.Generate(options);
         return new IndexedInteractionDataView(data.UserIndices, data.ItemIndices, data.Timestamps, data.UserCount, data.ItemCount,
-            options.KeyTypedIds, UserIdColumnName, ItemIdColumnName, LabelColumnName, TimestampColumnName);
+            options.KeyTypedIds, UserIdColumnName, ItemIdColumnName, LabelColumnName, TimestampColumnName,
+            labels: options.Ratings ? data.PlantedRatings(options.Seed) : null);
     }
 }

@@ -154,32 +154,37 @@ internal sealed class RowSubsetDataView : IDataView
 /// A read-only <see cref="IDataView"/> of interactions held as 0-based index arrays (as produced by the synthetic
 /// generator): user and item columns are produced on the fly from the indices, either as text ids (prefix + index,
 /// looked up in a per-id string table built on first use, never a per-row array) or as <see cref="uint"/> keys
-/// (index + 1, cardinality = user / item count, no <c>KeyValues</c> annotation); the label column is the constant 1 and
+/// (index + 1, cardinality = user / item count, no <c>KeyValues</c> annotation); the label column is the constant 1 (or
+/// the given labels) and
 /// the timestamp column reads the given array. The arrays are shared, not copied, and must not change.
 /// </summary>
 internal sealed class IndexedInteractionDataView : IDataView
 {
-    private const int UserColumn = 0, ItemColumn = 1, LabelColumn = 2, TimestampColumn = 3;
+    private const int UserColumnIndex = 0, ItemColumnIndex = 1, LabelColumnIndex = 2;
     private readonly int[] _users;
     private readonly int[] _items;
     private readonly double[] _timestamps;
+    private readonly float[]? _labels;
     private readonly bool _keyTyped;
     private readonly Lazy<ReadOnlyMemory<char>[]> _userIds;
     private readonly Lazy<ReadOnlyMemory<char>[]> _itemIds;
 
     public IndexedInteractionDataView(int[] users, int[] items, double[] timestamps, int userCount, int itemCount, bool keyTyped,
-        string userColumn, string itemColumn, string labelColumn, string timestampColumn, string userPrefix = "u", string itemPrefix = "i")
+        string userIdColumnName, string itemIdColumnName, string labelColumn, string timestampColumnName, string userPrefix = "u", string itemPrefix = "i",
+        float[]? labels = null)
     {
         if (items.Length != users.Length || timestamps.Length != users.Length)
             throw new ArgumentException($"users ({users.Length}), items ({items.Length}) and timestamps ({timestamps.Length}) must have the same length.");
-        _users = users; _items = items; _timestamps = timestamps; _keyTyped = keyTyped;
+        if (labels is not null && labels.Length != users.Length)
+            throw new ArgumentException($"labels ({labels.Length}) must have one value per interaction ({users.Length}).");
+        _users = users; _items = items; _timestamps = timestamps; _labels = labels; _keyTyped = keyTyped;
         _userIds = new Lazy<ReadOnlyMemory<char>[]>(() => IdTable(userPrefix, userCount));
         _itemIds = new Lazy<ReadOnlyMemory<char>[]>(() => IdTable(itemPrefix, itemCount));
         var builder = new DataViewSchema.Builder();
-        builder.AddColumn(userColumn, keyTyped ? new KeyDataViewType(typeof(uint), userCount) : TextDataViewType.Instance);
-        builder.AddColumn(itemColumn, keyTyped ? new KeyDataViewType(typeof(uint), itemCount) : TextDataViewType.Instance);
+        builder.AddColumn(userIdColumnName, keyTyped ? new KeyDataViewType(typeof(uint), userCount) : TextDataViewType.Instance);
+        builder.AddColumn(itemIdColumnName, keyTyped ? new KeyDataViewType(typeof(uint), itemCount) : TextDataViewType.Instance);
         builder.AddColumn(labelColumn, NumberDataViewType.Single);
-        builder.AddColumn(timestampColumn, NumberDataViewType.Double);
+        builder.AddColumn(timestampColumnName, NumberDataViewType.Double);
         Schema = builder.ToSchema();
     }
 
@@ -241,18 +246,21 @@ internal sealed class IndexedInteractionDataView : IDataView
             Delegate getter;
             switch (column.Index)
             {
-                case UserColumn or ItemColumn:
-                    var indices = column.Index == UserColumn ? _parent._users : _parent._items;
+                case UserColumnIndex or ItemColumnIndex:
+                    var indices = column.Index == UserColumnIndex ? _parent._users : _parent._items;
                     if (_parent._keyTyped)
                         getter = (ValueGetter<uint>)((ref uint value) => value = (uint)indices[Row] + 1);
                     else
                     {
-                        var ids = (column.Index == UserColumn ? _parent._userIds : _parent._itemIds).Value;
+                        var ids = (column.Index == UserColumnIndex ? _parent._userIds : _parent._itemIds).Value;
                         getter = (ValueGetter<ReadOnlyMemory<char>>)((ref ReadOnlyMemory<char> value) => value = ids[indices[Row]]);
                     }
                     break;
-                case LabelColumn:
-                    getter = (ValueGetter<float>)((ref float value) => { _ = Row; value = 1; });
+                case LabelColumnIndex:
+                    var labels = _parent._labels;
+                    getter = labels is null
+                        ? (ValueGetter<float>)((ref float value) => { _ = Row; value = 1; })
+                        : (ValueGetter<float>)((ref float value) => value = labels[Row]);
                     break;
                 default:
                     var times = _parent._timestamps;

@@ -48,31 +48,31 @@ public sealed class KeyedInteractions
     /// Reads key-typed user/item columns (and optionally a numeric label and timestamp) from <paramref name="data"/>.
     /// Throws <see cref="ArgumentException"/> naming the column when a column is missing or has the wrong type.
     /// </summary>
-    public static KeyedInteractions FromDataView(IDataView data, string userColumn, string itemColumn,
-        string? labelColumn = null, string? timestampColumn = null)
+    public static KeyedInteractions FromDataView(IDataView data, string userIdColumnName, string itemIdColumnName,
+        string? labelColumn = null, string? timestampColumnName = null)
     {
         ArgumentNullException.ThrowIfNull(data);
-        int userCount = KeyCardinality(data.Schema, userColumn, "user");
-        int itemCount = KeyCardinality(data.Schema, itemColumn, "item");
+        int userCount = KeyCardinality(data.Schema, userIdColumnName, "user");
+        int itemCount = KeyCardinality(data.Schema, itemIdColumnName, "item");
         // Columns go straight into int/float arrays, sized from the row count when the view knows it (no per-row
         // objects, no list growth: at 20M rows each doubling of a list would briefly hold 3× the column).
         long? known = data.GetRowCount();
         var users = new IntColumn(known);
         var items = new IntColumn(known);
         List<float>? labels = labelColumn == null ? null : new List<float>(known is long k1 && k1 <= int.MaxValue ? (int)k1 : 0);
-        List<double>? times = timestampColumn == null ? null : new List<double>(known is long k2 && k2 <= int.MaxValue ? (int)k2 : 0);
+        List<double>? times = timestampColumnName == null ? null : new List<double>(known is long k2 && k2 <= int.MaxValue ? (int)k2 : 0);
 
-        var columns = new List<DataViewSchema.Column> { data.Schema[userColumn], data.Schema[itemColumn] };
+        var columns = new List<DataViewSchema.Column> { data.Schema[userIdColumnName], data.Schema[itemIdColumnName] };
         ValueGetter<float>? labelGetter = null;
         ValueGetter<double>? timeGetter = null;
         if (labelColumn != null) columns.Add(RequireColumn(data.Schema, labelColumn, "label"));
-        if (timestampColumn != null) columns.Add(RequireColumn(data.Schema, timestampColumn, "timestamp"));
+        if (timestampColumnName != null) columns.Add(RequireColumn(data.Schema, timestampColumnName, "timestamp"));
 
         using var cursor = data.GetRowCursor(columns);
-        var userGetter = cursor.GetGetter<uint>(data.Schema[userColumn]);
-        var itemGetter = cursor.GetGetter<uint>(data.Schema[itemColumn]);
+        var userGetter = cursor.GetGetter<uint>(data.Schema[userIdColumnName]);
+        var itemGetter = cursor.GetGetter<uint>(data.Schema[itemIdColumnName]);
         if (labelColumn != null) labelGetter = NumericGetter.AsSingle(cursor, data.Schema[labelColumn], "label");
-        if (timestampColumn != null) timeGetter = NumericGetter.AsDouble(cursor, data.Schema[timestampColumn], "timestamp");
+        if (timestampColumnName != null) timeGetter = NumericGetter.AsDouble(cursor, data.Schema[timestampColumnName], "timestamp");
         uint u = 0, i = 0; float l = 0; double t = 0;
         while (cursor.MoveNext())
         {
@@ -90,7 +90,7 @@ public sealed class KeyedInteractions
                 timeGetter(ref t);
                 // A NaN would make the time order (SASRec's sequences, the temporal splits) depend on the sort's whims.
                 if (!double.IsFinite(t))
-                    throw new InvalidOperationException($"Timestamp column '{timestampColumn}' has a non-finite value ({t}) at row {cursor.Position}.");
+                    throw new InvalidOperationException($"Timestamp column '{timestampColumnName}' has a non-finite value ({t}) at row {cursor.Position}.");
                 times!.Add(t);
             }
         }

@@ -1,9 +1,10 @@
 namespace MLNet.DeepRec.Data;
 
-/// <summary>How <see cref="NegativeSampler"/> draws candidate negative items.</summary>
-public enum NegativeSamplingStrategy
+/// <summary>How negative items are drawn: by the collaborative trainers (<c>NegativeSampling</c> option), by
+/// <see cref="NegativeSampler"/> and by the sampled evaluation protocol.</summary>
+public enum NegativeSampling
 {
-    /// <summary>Every item key 1..ItemCount with equal probability.</summary>
+    /// <summary>Every item key 1..ItemCount with equal probability (the NCF paper's choice).</summary>
     Uniform,
 
     /// <summary>
@@ -37,7 +38,7 @@ public sealed class NegativeSampler
     /// <summary>Creates a sampler over the positives of <paramref name="positives"/>.</summary>
     /// <param name="positives">Each user's positive items (never returned as negatives for that user).</param>
     /// <param name="strategy">Uniform or popularity-proportional drawing.</param>
-    /// <param name="itemFrequencies">For <see cref="NegativeSamplingStrategy.Popularity"/>: the training frequency of
+    /// <param name="itemFrequencies">For <see cref="NegativeSampling.Popularity"/>: the training frequency of
     /// each item key (length ItemCount + 1, index 0 ignored). When null, the number of distinct users with the item in
     /// <paramref name="positives"/> is used. Ignored for uniform sampling.</param>
     /// <param name="popularityExponent">Smoothing exponent applied to the frequencies (default 1.0: proportional to
@@ -45,18 +46,18 @@ public sealed class NegativeSampler
     /// <exception cref="ArgumentOutOfRangeException">The exponent is negative or not finite, or a frequency is negative.</exception>
     /// <exception cref="ArgumentException"><paramref name="itemFrequencies"/> has the wrong length, or no item has a
     /// positive frequency.</exception>
-    public NegativeSampler(UserItemSet positives, NegativeSamplingStrategy strategy = NegativeSamplingStrategy.Uniform,
+    public NegativeSampler(UserItemSet positives, NegativeSampling strategy = NegativeSampling.Uniform,
         int[]? itemFrequencies = null, double popularityExponent = 1.0)
     {
         ArgumentNullException.ThrowIfNull(positives);
         if (!double.IsFinite(popularityExponent) || popularityExponent < 0)
             throw new ArgumentOutOfRangeException(nameof(popularityExponent), popularityExponent, "popularityExponent must be finite and >= 0.");
-        if (strategy is not (NegativeSamplingStrategy.Uniform or NegativeSamplingStrategy.Popularity))
+        if (strategy is not (NegativeSampling.Uniform or NegativeSampling.Popularity))
             throw new ArgumentOutOfRangeException(nameof(strategy), strategy, "Unknown negative sampling strategy.");
         _positives = positives;
         Strategy = strategy;
         PopularityExponent = popularityExponent;
-        if (strategy == NegativeSamplingStrategy.Uniform) return;
+        if (strategy == NegativeSampling.Uniform) return;
 
         var freq = itemFrequencies ?? positives.ItemUserCounts();
         if (freq.Length != positives.ItemCount + 1)
@@ -73,7 +74,7 @@ public sealed class NegativeSampler
     }
 
     /// <summary>The sampling strategy.</summary>
-    public NegativeSamplingStrategy Strategy { get; }
+    public NegativeSampling Strategy { get; }
 
     /// <summary>The smoothing exponent of popularity sampling.</summary>
     public double PopularityExponent { get; }

@@ -93,14 +93,14 @@ internal sealed class UserSequences
     }
 
     /// <summary>Reads the key-typed user and item columns (and the optional numeric timestamp) of each log.</summary>
-    public static UserSequences FromDataViews(IReadOnlyList<IDataView> logs, string userColumn, string itemColumn, string? timestampColumn)
+    public static UserSequences FromDataViews(IReadOnlyList<IDataView> logs, string userIdColumnName, string itemIdColumnName, string? timestampColumnName)
     {
         var keyed = new List<KeyedInteractions>(logs.Count);
         foreach (var log in logs)
         {
             ArgumentNullException.ThrowIfNull(log);
-            string? time = timestampColumn != null && log.Schema.GetColumnOrNull(timestampColumn) != null ? timestampColumn : null;
-            keyed.Add(KeyedInteractions.FromDataView(log, userColumn, itemColumn, null, time));
+            string? time = timestampColumnName != null && log.Schema.GetColumnOrNull(timestampColumnName) != null ? timestampColumnName : null;
+            keyed.Add(KeyedInteractions.FromDataView(log, userIdColumnName, itemIdColumnName, null, time));
         }
         return Build(keyed);
     }
@@ -115,13 +115,13 @@ internal sealed class SequenceDataView : IDataView
     private readonly UserSequences _sequences;
     private readonly int[] _users;
 
-    public SequenceDataView(UserSequences sequences, DataViewSchema.Column userColumn, DataViewSchema.Column itemColumn, string historyColumn)
+    public SequenceDataView(UserSequences sequences, DataViewSchema.Column userIdColumnName, DataViewSchema.Column itemIdColumnName, string historyColumn)
     {
         _sequences = sequences;
         _users = Enumerable.Range(1, sequences.UserCount).Where(u => sequences.ItemsOf(u).Length > 0).ToArray();
         var builder = new DataViewSchema.Builder();
-        builder.AddColumn(userColumn.Name, userColumn.Type, userColumn.Annotations);
-        builder.AddColumn(historyColumn, new VectorDataViewType((PrimitiveDataViewType)itemColumn.Type), itemColumn.Annotations);
+        builder.AddColumn(userIdColumnName.Name, userIdColumnName.Type, userIdColumnName.Annotations);
+        builder.AddColumn(historyColumn, new VectorDataViewType((PrimitiveDataViewType)itemIdColumnName.Type), itemIdColumnName.Annotations);
         Schema = builder.ToSchema();
     }
 

@@ -48,6 +48,15 @@ public sealed class SyntheticInteractionOptions
     /// <see cref="SyntheticInteractions.ToKeyedInteractions"/>. Has no effect on the generated interactions.
     /// Default false.</summary>
     public bool KeyTypedIds;
+
+    /// <summary>
+    /// When true, <c>mlContext.DeepRec().Data.GenerateSyntheticInteractions</c> fills <c>Label</c> with a 1–5 star rating
+    /// instead of 1: the user's taste for the item, dot(u, i), standardised over the generated interactions, as
+    /// round(3.5 + b_u + 1.2 z + ε) clipped to 1..5, with a per-user rating bias b_u ~ N(0, 0.4²) and noise ε ~ N(0, 0.5²)
+    /// (both from <see cref="Seed"/>). The planted taste is recoverable only by a collaborative model, so a rating model
+    /// must beat a biases-only predictor; the interactions themselves are unchanged. Default false.
+    /// </summary>
+    public bool Ratings;
 }
 
 /// <summary>
@@ -101,6 +110,30 @@ public sealed class SyntheticInteractions
         double dot = 0;
         for (int f = 0; f < Factors; f++) dot += UserFactors[userIndex * Factors + f] * ItemFactors[itemIndex * Factors + f];
         return dot / Temperature + Math.Log(ItemPopularity[itemIndex]);
+    }
+
+    /// <summary>1–5 star ratings of the interactions from the planted taste (see <see cref="SyntheticInteractionOptions.Ratings"/>).</summary>
+    internal float[] PlantedRatings(int seed)
+    {
+        var taste = new double[Count];
+        System.Threading.Tasks.Parallel.For(0, Count, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, r =>
+        {
+            double dot = 0;
+            int u = UserIndices[r] * Factors, i = ItemIndices[r] * Factors;
+            for (int f = 0; f < Factors; f++) dot += UserFactors[u + f] * ItemFactors[i + f];
+            taste[r] = dot;
+        });
+        double mean = taste.Average();
+        double sd = Math.Sqrt(taste.Sum(t => (t - mean) * (t - mean)) / Math.Max(1, Count - 1));
+        if (!(sd > 0)) sd = 1;
+        var random = new Random(HashCode.Combine(seed, 0x5EED));
+        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+        var userBias = new double[UserCount];
+        for (int u = 0; u < UserCount; u++) userBias[u] = 0.4 * Normal();
+        var ratings = new float[Count];
+        for (int r = 0; r < Count; r++)
+            ratings[r] = (float)Math.Clamp(Math.Round(3.5 + userBias[UserIndices[r]] + 1.2 * (taste[r] - mean) / sd + 0.5 * Normal()), 1, 5);
+        return ratings;
     }
 
     /// <summary>The interactions as key indices: user key = index + 1, item key = index + 1 (so key 0 stays "unknown").

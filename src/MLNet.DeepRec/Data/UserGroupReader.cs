@@ -14,7 +14,7 @@ internal static class UserGroupReader
     {
         var type = column.Type;
         if (type is VectorDataViewType)
-            throw new ArgumentException($"The user column '{column.Name}' must be a scalar (text, integer or key), but it is {type}.", "userColumn");
+            throw new ArgumentException($"The user column '{column.Name}' must be a scalar (text, integer or key), but it is {type}.", "userIdColumnName");
         var raw = type.RawType;
         if (type is TextDataViewType)
         {
@@ -40,7 +40,7 @@ internal static class UserGroupReader
         if (raw == typeof(byte)) return Integer<byte>(cursor, column, nextIndex);
         if (raw == typeof(sbyte)) return Integer<sbyte>(cursor, column, nextIndex);
         throw new ArgumentException(
-            $"The user column '{column.Name}' must be text, an integer type or a key type, but it is {type}.", "userColumn");
+            $"The user column '{column.Name}' must be text, an integer type or a key type, but it is {type}.", "userIdColumnName");
     }
 
     private static Func<int> Integer<T>(DataViewRowCursor cursor, DataViewSchema.Column column, Func<int> nextIndex) where T : struct

@@ -8,7 +8,7 @@ public sealed partial class DeepRecEvaluationCatalog
 {
     /// <summary>
     /// Top-K evaluation of <paramref name="scorer"/> on <paramref name="testData"/>: reads the key-typed user and item
-    /// columns (<see cref="TopKEvaluationOptions.UserColumn"/>, <see cref="TopKEvaluationOptions.ItemColumn"/>) of both
+    /// columns (<see cref="TopKEvaluationOptions.UserIdColumnName"/>, <see cref="TopKEvaluationOptions.ItemIdColumnName"/>) of both
     /// views, builds each user's seen items from <paramref name="trainData"/> and ranks the held-out items under
     /// <see cref="TopKEvaluationOptions.Protocol"/> (see <see cref="TopKEvaluator"/>). Both views must use the key
     /// mapping the model was trained with (the same fitted <c>MapValueToKey</c>).
@@ -25,18 +25,18 @@ public sealed partial class DeepRecEvaluationCatalog
         ArgumentNullException.ThrowIfNull(trainData);
         options ??= new TopKEvaluationOptions();
         options.Validate();
-        var test = KeyedInteractions.FromDataView(testData, options.UserColumn, options.ItemColumn);
-        var train = KeyedInteractions.FromDataView(trainData, options.UserColumn, options.ItemColumn);
+        var test = KeyedInteractions.FromDataView(testData, options.UserIdColumnName, options.ItemIdColumnName);
+        var train = KeyedInteractions.FromDataView(trainData, options.UserIdColumnName, options.ItemIdColumnName);
         return TopKEvaluator.Evaluate(scorer, test, new UserItemSet(train), options);
     }
 
     /// <summary>The popularity baseline fitted on <paramref name="trainData"/>: scores are item training frequencies.</summary>
     /// <param name="trainData">Training interactions with key-typed user and item columns.</param>
-    /// <param name="userColumn">Key-typed user column (its cardinality is the scorer's user count).</param>
-    /// <param name="itemColumn">Key-typed item column.</param>
-    public PopularityScorer PopularityBaseline(IDataView trainData, string userColumn = "UserId", string itemColumn = "ItemId")
+    /// <param name="userIdColumnName">Key-typed user column (its cardinality is the scorer's user count).</param>
+    /// <param name="itemIdColumnName">Key-typed item column.</param>
+    public PopularityScorer PopularityBaseline(IDataView trainData, string userIdColumnName = "UserId", string itemIdColumnName = "ItemId")
     {
         ArgumentNullException.ThrowIfNull(trainData);
-        return new PopularityScorer(KeyedInteractions.FromDataView(trainData, userColumn, itemColumn));
+        return new PopularityScorer(KeyedInteractions.FromDataView(trainData, userIdColumnName, itemIdColumnName));
     }
 }

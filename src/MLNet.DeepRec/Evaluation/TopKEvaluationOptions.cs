@@ -4,7 +4,7 @@ namespace MLNet.DeepRec.Evaluation;
 public enum RankingProtocol
 {
     /// <summary>
-    /// Each (user, held-out target) is ranked among <see cref="TopKEvaluationOptions.NegativeCount"/> negatives sampled
+    /// Each (user, held-out target) is ranked among <see cref="TopKEvaluationOptions.NegativesPerPositive"/> negatives sampled
     /// uniformly (distinct, excluding the user's training items and the target), as in the NCF and SASRec papers.
     /// Gives much higher numbers than <see cref="FullRanking"/>.
     /// </summary>
@@ -28,7 +28,7 @@ public sealed class TopKEvaluationOptions
 
     /// <summary>Number of sampled negatives per target under <see cref="RankingProtocol.Sampled"/>. Default 99 (the
     /// NCF protocol; SASRec uses 100). Ignored under full ranking.</summary>
-    public int NegativeCount = 99;
+    public int NegativesPerPositive = 99;
 
     /// <summary>Seed of the negative sampling. Default 0.</summary>
     public int Seed;
@@ -37,15 +37,15 @@ public sealed class TopKEvaluationOptions
     public int UserBatchSize = 256;
 
     /// <summary>Key-typed user column read by the catalog method (from <c>MapValueToKey</c>). Default "UserId".</summary>
-    public string UserColumn = "UserId";
+    public string UserIdColumnName = "UserId";
 
     /// <summary>Key-typed item column read by the catalog method (from <c>MapValueToKey</c>). Default "ItemId".</summary>
-    public string ItemColumn = "ItemId";
+    public string ItemIdColumnName = "ItemId";
 
     internal void Validate()
     {
         if (K <= 0) throw new ArgumentOutOfRangeException(nameof(K), K, "K must be positive.");
-        if (NegativeCount <= 0) throw new ArgumentOutOfRangeException(nameof(NegativeCount), NegativeCount, "NegativeCount must be positive.");
+        if (NegativesPerPositive <= 0) throw new ArgumentOutOfRangeException(nameof(NegativesPerPositive), NegativesPerPositive, "NegativesPerPositive must be positive.");
         if (UserBatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(UserBatchSize), UserBatchSize, "UserBatchSize must be positive.");
         if (Protocol is not (RankingProtocol.Sampled or RankingProtocol.FullRanking))
             throw new ArgumentOutOfRangeException(nameof(Protocol), Protocol, "Unknown ranking protocol.");

@@ -28,7 +28,7 @@ public static class TopKEvaluator
     /// <exception cref="ArgumentException">Key cardinalities of the test data, seen set and scorer disagree, or a key is
     /// out of range.</exception>
     /// <exception cref="InvalidOperationException">The scorer returns a wrong number of scores or a NaN score, or a user
-    /// has fewer allowed items than <see cref="TopKEvaluationOptions.NegativeCount"/>.</exception>
+    /// has fewer allowed items than <see cref="TopKEvaluationOptions.NegativesPerPositive"/>.</exception>
     public static TopKMetrics Evaluate(IItemScorer scorer, KeyedInteractions test, UserItemSet seen, TopKEvaluationOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(scorer);
@@ -70,7 +70,7 @@ public static class TopKEvaluator
         {
             Protocol = options.Protocol,
             K = options.K,
-            NegativeCount = options.Protocol == RankingProtocol.Sampled ? options.NegativeCount : 0,
+            NegativesPerPositive = options.Protocol == RankingProtocol.Sampled ? options.NegativesPerPositive : 0,
             ItemCount = itemCount,
             UserCount = distinctUsers,
             CaseCount = acc.Cases,
@@ -89,7 +89,7 @@ public static class TopKEvaluator
     private static void EvaluateSampled(IItemScorer scorer, UserItemSet seen, TopKEvaluationOptions options,
         List<int> caseUsers, List<int> caseItems, Accumulator acc)
     {
-        int n = options.NegativeCount, width = n + 1;
+        int n = options.NegativesPerPositive, width = n + 1;
         var sampler = new NegativeSampler(seen);
         var rng = new Random(options.Seed);
         var relScore = new float[1];

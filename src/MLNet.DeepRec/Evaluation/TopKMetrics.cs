@@ -14,7 +14,7 @@ public sealed class TopKMetrics
     /// <summary>The cut-off K.</summary>
     public int K { get; init; }
     /// <summary>Sampled negatives per target (0 under full ranking).</summary>
-    public int NegativeCount { get; init; }
+    public int NegativesPerPositive { get; init; }
     /// <summary>Number of item keys of the catalogue.</summary>
     public int ItemCount { get; init; }
     /// <summary>Number of distinct users evaluated.</summary>
@@ -47,7 +47,7 @@ public sealed class TopKMetrics
     public override string ToString()
     {
         string protocol = Protocol == RankingProtocol.Sampled
-            ? $"Sampled ({NegativeCount} negatives)"
+            ? $"Sampled ({NegativesPerPositive} negatives)"
             : $"FullRanking (all {ItemCount} items, seen excluded)";
         return string.Create(CultureInfo.InvariantCulture,
             $"{protocol} @{K}: HR={HitRate:F4} NDCG={Ndcg:F4} MRR={Mrr:F4} Recall={Recall:F4} Precision={Precision:F4} MAP={Map:F4} Coverage={Coverage:F4} (users={UserCount}, cases={CaseCount}, skipped users={SkippedUsers}, skipped items={SkippedItems})");

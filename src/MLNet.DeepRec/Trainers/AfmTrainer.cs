@@ -14,22 +14,37 @@ namespace MLNet.DeepRec.Trainers;
 /// </summary>
 /// <remarks>
 /// Like the paper, train AFM from a trained FM's embeddings (<see cref="FeatureInteractionTrainerOptions.PretrainedModel"/>):
-/// on frappe (AttentionSize 64, Dropout 0.5, LearningRate 0.002) that took test RMSE from 0.403 to 0.328 after 12
+/// on frappe (AttentionSize 64, DropoutRate 0.5, LearningRate 0.002) that took test RMSE from 0.403 to 0.328 after 12
 /// epochs. See docs/models/feature-interaction.md.
 /// </remarks>
 public sealed class AfmTrainer : FeatureInteractionTrainerBase<AfmTrainer.Options, AfmTransformer>
 {
+    /// <summary>Default values of <see cref="Options"/> and of the catalog's short overloads.</summary>
+    public static class Defaults
+    {
+        /// <summary>Embedding size: 64.</summary>
+        public const int Factors = 64;
+
+        /// <summary>Attention network size: 32.</summary>
+        public const int AttentionSize = 32;
+
+        /// <summary>Dropout rate on the pooled interaction vector: 0.3.</summary>
+        public const double DropoutRate = 0.3;
+        /// <summary>Default number of epochs.</summary>
+        public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
+    }
+
     /// <summary>AFM options.</summary>
     public sealed class Options : FeatureInteractionTrainerOptions
     {
         /// <summary>Hidden size t of the attention network, 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Default 32.</summary>
-        public int AttentionSize = 32;
+        public int AttentionSize = Defaults.AttentionSize;
 
         /// <summary>Dropout rate on the attention-pooled interaction vector (the paper's dropout), in [0, 1). Default 0.3.</summary>
-        public double Dropout = 0.3;
+        public double DropoutRate = Defaults.DropoutRate;
 
         /// <summary>Dropout rate on the attention weights, in [0, 1). Default 0.</summary>
-        public double AttentionDropout;
+        public double AttentionDropoutRate;
 
         /// <summary>λ of the L2 penalty λ‖W‖² on the attention network's weight matrix, added to the loss, in [0, <see cref="DeepRecTrainerOptionsBase.MaxRate"/>]. Default 0.</summary>
         public double AttentionL2;
@@ -38,8 +53,8 @@ public sealed class AfmTrainer : FeatureInteractionTrainerBase<AfmTrainer.Option
         {
             base.Validate();
             CheckWidth(AttentionSize, nameof(AttentionSize));
-            CheckDropout(Dropout, nameof(Dropout));
-            CheckDropout(AttentionDropout, nameof(AttentionDropout));
+            CheckDropout(DropoutRate, nameof(DropoutRate));
+            CheckDropout(AttentionDropoutRate, nameof(AttentionDropoutRate));
             CheckPenalty(AttentionL2, nameof(AttentionL2));
         }
     }
@@ -51,7 +66,7 @@ public sealed class AfmTrainer : FeatureInteractionTrainerBase<AfmTrainer.Option
         if (layout.SlotCount < 2)
             throw new ArgumentException($"AFM needs at least two active features per row to form pairs; the columns [{string.Join(", ", layout.Columns.Select(c => c.Name))}] give {layout.SlotCount}.");
         return new AfmModule(layout.FeatureCount, layout.SlotCount, TrainerOptions.Factors, TrainerOptions.AttentionSize,
-            TrainerOptions.AttentionDropout, TrainerOptions.Dropout, TrainerOptions.AttentionL2);
+            TrainerOptions.AttentionDropoutRate, TrainerOptions.DropoutRate, TrainerOptions.AttentionL2);
     }
 
     private protected override AfmTransformer CreateTransformer(FieldFeatureModule module, FieldFeatureLayout layout, IDataView trainData, TrainingReport report, Device device) =>

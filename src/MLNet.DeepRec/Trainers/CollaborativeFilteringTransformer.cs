@@ -46,10 +46,10 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
     private readonly UserItemSet _seen;
 
     internal CollaborativeFilteringTransformer(MLContext mlContext, string modelName, CollaborativeModule module, Device device,
-        string userColumn, string itemColumn, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report, OptimizerState? optimizerState = null,
+        string userIdColumnName, string itemIdColumnName, UserItemSet seen, KeyVocabulary vocabulary, TrainingReport report, OptimizerState? optimizerState = null,
         KeyCompaction? userKeys = null, KeyCompaction? itemKeys = null, DeepRecScoreKind scoreKind = DeepRecScoreKind.BinaryClassification)
         : base(mlContext, BuildOnnx(modelName, module, userKeys ?? KeyCompaction.Identity(module.UserCount), itemKeys ?? KeyCompaction.Identity(module.ItemCount), scoreKind),
-               new Dictionary<string, string> { [UserInput] = userColumn, [ItemInput] = itemColumn }, scoreKind, null)
+               new Dictionary<string, string> { [UserInput] = userIdColumnName, [ItemInput] = itemIdColumnName }, scoreKind, null)
     {
         ModelName = modelName;
         _module = module;
@@ -62,8 +62,8 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         _seen = seen;
         Vocabulary = vocabulary;
         TrainingReport = report;
-        UserColumnName = userColumn;
-        ItemColumnName = itemColumn;
+        UserColumnName = userIdColumnName;
+        ItemColumnName = itemIdColumnName;
         OptimizerState = optimizerState;
     }
 
@@ -313,9 +313,9 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         string items = g.AddInitializer("all_item_rows", all, 1, rows);                     // [1, I]
         string zero = g.ConstInt64(new long[] { 0 });
         // Every (user, item) pair by broadcasting: [N,1] + 0·[1,I] and 0·[N,1] + [1,I], flattened.
-        string userColumn = g.Unsqueeze(users, new long[] { 1 });                             // [N, 1]
-        string pairUsers = g.Reshape(g.Add(userColumn, g.Mul(items, zero)), new long[] { -1 });
-        string pairItems = g.Reshape(g.Add(g.Mul(userColumn, zero), items), new long[] { -1 });
+        string userIdColumnName = g.Unsqueeze(users, new long[] { 1 });                             // [N, 1]
+        string pairUsers = g.Reshape(g.Add(userIdColumnName, g.Mul(items, zero)), new long[] { -1 });
+        string pairItems = g.Reshape(g.Add(g.Mul(userIdColumnName, zero), items), new long[] { -1 });
         string scores = g.Reshape(_module.ExportOnnx(g, pairUsers, pairItems), new long[] { -1, rows }); // [N, I]
         if (withSeenItems)
         {

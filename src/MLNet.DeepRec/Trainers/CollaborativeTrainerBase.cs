@@ -64,7 +64,7 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
     public int ValidationK = 10;
 
     /// <summary>Sampled negatives per validation interaction (sampled protocol), 1..<see cref="DeepRecTrainerOptionsBase.MaxCount"/>. Default 99.</summary>
-    public int ValidationNegatives = 99;
+    public int ValidationNegativesPerPositive = 99;
 
     /// <summary>
     /// Continue training from this model (e.g. from <see cref="CollaborativeFilteringTransformer.LoadCheckpoint"/>) instead
@@ -84,7 +84,7 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
         CheckRange(NegativesPerPositive, 1, MaxNegativesPerPositive, nameof(NegativesPerPositive));
         CheckPenalty(EmbeddingRegularization, nameof(EmbeddingRegularization));
         CheckRange(ValidationK, 1, MaxCount, nameof(ValidationK));
-        CheckRange(ValidationNegatives, 1, MaxCount, nameof(ValidationNegatives));
+        CheckRange(ValidationNegativesPerPositive, 1, MaxCount, nameof(ValidationNegativesPerPositive));
         if (RatingThreshold is float t && (float.IsNaN(t) || float.IsInfinity(t))) throw new ArgumentOutOfRangeException(nameof(RatingThreshold), t, "RatingThreshold must be finite.");
         if (RatingThreshold != null && LabelColumnName == null) throw new ArgumentException("RatingThreshold needs LabelColumnName.", nameof(RatingThreshold));
         if (Loss == CollaborativeLoss.SquaredError && LabelColumnName == null)
@@ -213,8 +213,8 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         // Validation users/items without a row are skipped by the evaluator (counted, not scored).
         var valid = new KeyedInteractions(userKeys.ToRows(declared.Users), itemKeys.ToRows(declared.Items), userKeys.Count, itemKeys.Count);
         var scorer = new CollaborativeScorer(module, device);
-        var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed };
-        return new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegatives} negatives)",
+        var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativesPerPositive = o.ValidationNegativesPerPositive, Protocol = RankingProtocol.Sampled, Seed = o.Seed };
+        return new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegativesPerPositive} negatives)",
             () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
     }
 

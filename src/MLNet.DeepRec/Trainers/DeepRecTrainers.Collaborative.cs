@@ -11,7 +11,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="factors">GMF latent factors.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
     public NeuMFTrainer NeuMF(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
-        int factors = 8, int numberOfEpochs = 20) =>
+        int factors = NeuMFTrainer.Defaults.Factors, int numberOfEpochs = NeuMFTrainer.Defaults.NumberOfEpochs) =>
         NeuMF(new NeuMFTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfEpochs = numberOfEpochs });
 
     /// <summary>Neural Matrix Factorization with full options.</summary>
@@ -24,7 +24,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="factors">Latent factors.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
     public GmfTrainer Gmf(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
-        int factors = 8, int numberOfEpochs = 20) =>
+        int factors = GmfTrainer.Defaults.Factors, int numberOfEpochs = GmfTrainer.Defaults.NumberOfEpochs) =>
         Gmf(new GmfTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfEpochs = numberOfEpochs });
 
     /// <summary>Generalized Matrix Factorization with full options.</summary>
@@ -35,7 +35,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="itemIdColumnName">Key-typed item column.</param>
     /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
-    public MlpTrainer Mlp(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null, int numberOfEpochs = 20) =>
+    public MlpTrainer Mlp(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null, int numberOfEpochs = MlpTrainer.Defaults.NumberOfEpochs) =>
         Mlp(new MlpTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, NumberOfEpochs = numberOfEpochs });
 
     /// <summary>NCF's MLP model with full options.</summary>
@@ -47,10 +47,10 @@ public sealed partial class DeepRecTrainers
     /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
     /// <param name="factors">Latent factors.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
-    public MatrixFactorizationTrainer MatrixFactorization(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
-        int factors = 32, int numberOfEpochs = 20) =>
-        MatrixFactorization(new MatrixFactorizationTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfEpochs = numberOfEpochs });
+    public BiasedMatrixFactorizationTrainer MatrixFactorization(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
+        int factors = BiasedMatrixFactorizationTrainer.Defaults.Factors, int numberOfEpochs = BiasedMatrixFactorizationTrainer.Defaults.NumberOfEpochs) =>
+        MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfEpochs = numberOfEpochs });
 
     /// <summary>Dot-product matrix factorization with full options.</summary>
-    public MatrixFactorizationTrainer MatrixFactorization(MatrixFactorizationTrainer.Options options) => new(Context, options);
+    public BiasedMatrixFactorizationTrainer MatrixFactorization(BiasedMatrixFactorizationTrainer.Options options) => new(Context, options);
 }

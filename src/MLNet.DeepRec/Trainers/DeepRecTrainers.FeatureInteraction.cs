@@ -11,7 +11,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="factors">Embedding size.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
     public NfmTrainer Nfm(string featureColumnName = "Features", string labelColumnName = "Label", FeatureInteractionTask task = FeatureInteractionTask.Regression,
-        int factors = 64, int numberOfEpochs = 20) =>
+        int factors = NfmTrainer.Defaults.Factors, int numberOfEpochs = NfmTrainer.Defaults.NumberOfEpochs) =>
         Nfm(new[] { featureColumnName }, labelColumnName, task, factors, numberOfEpochs);
 
     /// <summary>Neural Factorization Machine over several feature columns, each a field (key columns and/or known-size Vector&lt;Single&gt; columns, as ML.NET's FieldAwareFactorizationMachine takes).</summary>
@@ -21,7 +21,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="factors">Embedding size.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
     public NfmTrainer Nfm(string[] featureColumnNames, string labelColumnName = "Label", FeatureInteractionTask task = FeatureInteractionTask.Regression,
-        int factors = 64, int numberOfEpochs = 20) =>
+        int factors = NfmTrainer.Defaults.Factors, int numberOfEpochs = NfmTrainer.Defaults.NumberOfEpochs) =>
         Nfm(new NfmTrainer.Options { FeatureColumnNames = featureColumnNames, LabelColumnName = labelColumnName, Task = task, Factors = factors, NumberOfEpochs = numberOfEpochs });
 
     /// <summary>Neural Factorization Machine with full options (NFM-0, i.e. FM, with <c>HiddenLayers = []</c>).</summary>
@@ -34,7 +34,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="factors">Embedding size.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
     public AfmTrainer Afm(string featureColumnName = "Features", string labelColumnName = "Label", FeatureInteractionTask task = FeatureInteractionTask.Regression,
-        int factors = 64, int numberOfEpochs = 20) =>
+        int factors = AfmTrainer.Defaults.Factors, int numberOfEpochs = AfmTrainer.Defaults.NumberOfEpochs) =>
         Afm(new[] { featureColumnName }, labelColumnName, task, factors, numberOfEpochs);
 
     /// <summary>Attentional Factorization Machine over several feature columns, each a field.</summary>
@@ -44,7 +44,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="factors">Embedding size.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
     public AfmTrainer Afm(string[] featureColumnNames, string labelColumnName = "Label", FeatureInteractionTask task = FeatureInteractionTask.Regression,
-        int factors = 64, int numberOfEpochs = 20) =>
+        int factors = AfmTrainer.Defaults.Factors, int numberOfEpochs = AfmTrainer.Defaults.NumberOfEpochs) =>
         Afm(new AfmTrainer.Options { FeatureColumnNames = featureColumnNames, LabelColumnName = labelColumnName, Task = task, Factors = factors, NumberOfEpochs = numberOfEpochs });
 
     /// <summary>Attentional Factorization Machine with full options.</summary>

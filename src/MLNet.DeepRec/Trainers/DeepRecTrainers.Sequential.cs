@@ -16,7 +16,7 @@ public sealed partial class DeepRecTrainers
     /// <param name="maxLength">Maximum sequence length.</param>
     /// <param name="numberOfEpochs">Training epochs.</param>
     public SasRecTrainer SasRec(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string historyColumnName = "History",
-        SasRecLoss loss = SasRecLoss.BinaryCrossEntropy, int maxLength = 50, int numberOfEpochs = 200) =>
+        SasRecLoss loss = SasRecLoss.BinaryCrossEntropy, int maxLength = SasRecTrainer.Defaults.MaxLength, int numberOfEpochs = SasRecTrainer.Defaults.NumberOfEpochs) =>
         SasRec(new SasRecTrainer.Options
         {
             UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, HistoryColumnName = historyColumnName,

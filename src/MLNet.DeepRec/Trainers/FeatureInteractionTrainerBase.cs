@@ -56,7 +56,7 @@ public abstract class FeatureInteractionTrainerOptions : DeepRecTrainerOptionsBa
     public FeatureInteractionTask Task = FeatureInteractionTask.Regression;
 
     /// <summary>Embedding size k of every feature, 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Default 64.</summary>
-    public int Factors = 64;
+    public int Factors = NfmTrainer.Defaults.Factors;
 
     /// <summary>
     /// A trained model (typically an FM: <see cref="NfmTrainer"/> with no hidden layers and no batch norm) whose feature

@@ -1,16 +1,26 @@
 using Microsoft.ML;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
 
 namespace MLNet.DeepRec.Trainers;
 
 /// <summary>Generalized Matrix Factorization (NCF's GMF) trained on implicit feedback.</summary>
 public sealed class GmfTrainer : CollaborativeTrainerBase<GmfTrainer.Options>
 {
+    /// <summary>Default values of <see cref="Options"/> and of the catalog's short overload.</summary>
+    public static class Defaults
+    {
+        /// <summary>Latent factors: 8 (the NCF paper's).</summary>
+        public const int Factors = 8;
+        /// <summary>Default number of epochs.</summary>
+        public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
+    }
+
     /// <summary>GMF options.</summary>
     public sealed class Options : CollaborativeTrainerOptions
     {
         /// <summary>Latent factors (predictive factors in the paper), 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 8.</summary>
-        public int Factors = 8;
+        public int Factors = Defaults.Factors;
 
         internal override void Validate()
         {

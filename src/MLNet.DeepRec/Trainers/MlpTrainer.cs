@@ -1,11 +1,21 @@
 using Microsoft.ML;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
 
 namespace MLNet.DeepRec.Trainers;
 
 /// <summary>NCF's Multi-Layer Perceptron model trained on implicit feedback.</summary>
 public sealed class MlpTrainer : CollaborativeTrainerBase<MlpTrainer.Options>
 {
+    /// <summary>Default values of <see cref="Options"/> and of the catalog's short overload.</summary>
+    public static class Defaults
+    {
+        /// <summary>Tower widths {64, 32, 16, 8} (the NCF paper's 3-layer tower, 8 predictive factors); a fresh array each call.</summary>
+        public static int[] MlpLayers => [64, 32, 16, 8];
+        /// <summary>Default number of epochs.</summary>
+        public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
+    }
+
     /// <summary>MLP options.</summary>
     public sealed class Options : CollaborativeTrainerOptions
     {
@@ -14,12 +24,12 @@ public sealed class MlpTrainer : CollaborativeTrainerBase<MlpTrainer.Options>
         /// are each half of it), so it must be even. 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxLayers"/> widths, each
         /// 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default {64, 32, 16, 8} (the paper's 3-layer tower, 8 predictive factors).
         /// </summary>
-        public int[] Layers = { 64, 32, 16, 8 };
+        public int[] MlpLayers = Defaults.MlpLayers;
 
         internal override void Validate()
         {
             base.Validate();
-            ValidateLayers(Layers, nameof(Layers));
+            ValidateLayers(MlpLayers, nameof(MlpLayers));
         }
 
         internal static void ValidateLayers(int[]? layers, string name)
@@ -32,5 +42,5 @@ public sealed class MlpTrainer : CollaborativeTrainerBase<MlpTrainer.Options>
     internal MlpTrainer(MLContext mlContext, Options options) : base(mlContext, options, "MLP") { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
-        new MlpModule(userCount, itemCount, TrainerOptions.Layers);
+        new MlpModule(userCount, itemCount, TrainerOptions.MlpLayers);
 }

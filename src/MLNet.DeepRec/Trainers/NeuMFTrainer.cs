@@ -1,19 +1,35 @@
 using Microsoft.ML;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
 
 namespace MLNet.DeepRec.Trainers;
 
 /// <summary>Neural Matrix Factorization (He et al. 2017), optionally initialised from trained GMF and MLP models.</summary>
 public sealed class NeuMFTrainer : CollaborativeTrainerBase<NeuMFTrainer.Options>
 {
+    /// <summary>Default values of <see cref="Options"/> and of the catalog's short overload.</summary>
+    public static class Defaults
+    {
+        /// <summary>Latent factors of the GMF branch: 8.</summary>
+        public const int Factors = 8;
+
+        /// <summary>Tower widths of the MLP branch {64, 32, 16, 8}; a fresh array each call.</summary>
+        public static int[] MlpLayers => [64, 32, 16, 8];
+
+        /// <summary>Weight of the GMF branch in the pre-trained output layer: 0.5.</summary>
+        public const double PretrainAlpha = 0.5;
+        /// <summary>Default number of epochs.</summary>
+        public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
+    }
+
     /// <summary>NeuMF options.</summary>
     public sealed class Options : CollaborativeTrainerOptions
     {
         /// <summary>Latent factors of the GMF branch, 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 8.</summary>
-        public int Factors = 8;
+        public int Factors = Defaults.Factors;
 
-        /// <summary>Widths of the MLP branch's tower (first = concatenated embedding width, even), as <see cref="MlpTrainer.Options.Layers"/>. Default {64, 32, 16, 8}.</summary>
-        public int[] MlpLayers = { 64, 32, 16, 8 };
+        /// <summary>Widths of the MLP branch's tower (first = concatenated embedding width, even), as <see cref="MlpTrainer.Options.MlpLayers"/>. Default {64, 32, 16, 8}.</summary>
+        public int[] MlpLayers = Defaults.MlpLayers;
 
         /// <summary>
         /// A trained GMF model to initialise the GMF branch from (NCF §3.4.1 pre-training). Must be given together with
@@ -25,7 +41,7 @@ public sealed class NeuMFTrainer : CollaborativeTrainerBase<NeuMFTrainer.Options
         public CollaborativeFilteringTransformer? PretrainedMlp;
 
         /// <summary>Weight of the GMF branch in the pre-trained output layer (the paper's α). Default 0.5.</summary>
-        public double PretrainAlpha = 0.5;
+        public double PretrainAlpha = Defaults.PretrainAlpha;
 
         internal override void Validate()
         {

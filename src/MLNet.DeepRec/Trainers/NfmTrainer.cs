@@ -12,28 +12,46 @@ namespace MLNet.DeepRec.Trainers;
 /// </summary>
 public sealed class NfmTrainer : FeatureInteractionTrainerBase<NfmTrainer.Options, FeatureInteractionTransformer>
 {
+    /// <summary>Default values of <see cref="Options"/> and of the catalog's short overloads.</summary>
+    public static class Defaults
+    {
+        /// <summary>Embedding size: 64 (the NFM paper's).</summary>
+        public const int Factors = 64;
+
+        /// <summary>Hidden layers {64} (the paper's one layer); a fresh array each call.</summary>
+        public static int[] HiddenLayers => [64];
+
+        /// <summary>Dropout rate on the bi-interaction output: 0.5.</summary>
+        public const double BiInteractionDropoutRate = 0.5;
+
+        /// <summary>Dropout rate after each hidden layer: 0.2.</summary>
+        public const double HiddenDropoutRate = 0.2;
+        /// <summary>Default number of epochs.</summary>
+        public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
+    }
+
     /// <summary>NFM options.</summary>
     public sealed class Options : FeatureInteractionTrainerOptions
     {
         /// <summary>Widths of the hidden layers after bi-interaction pooling; empty = NFM-0 (FM); at most
         /// <see cref="DeepRecTrainerOptionsBase.MaxLayers"/> widths, each 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Default { 64 } (the paper's one layer).</summary>
-        public int[] HiddenLayers = { 64 };
+        public int[] HiddenLayers = Defaults.HiddenLayers;
 
         /// <summary>Batch normalisation of the bi-interaction output and of each hidden layer, as in the paper. Default true.</summary>
         public bool BatchNormalization = true;
 
         /// <summary>Dropout rate on the bi-interaction output, in [0, 1). Default 0.5 (the paper's keep probability 0.5).</summary>
-        public double BiInteractionDropout = 0.5;
+        public double BiInteractionDropoutRate = Defaults.BiInteractionDropoutRate;
 
         /// <summary>Dropout rate after each hidden layer, in [0, 1). Default 0.2 (keep probability 0.8).</summary>
-        public double HiddenDropout = 0.2;
+        public double HiddenDropoutRate = Defaults.HiddenDropoutRate;
 
         internal override void Validate()
         {
             base.Validate();
             CheckWidths(HiddenLayers, nameof(HiddenLayers), allowEmpty: true);
-            CheckDropout(BiInteractionDropout, nameof(BiInteractionDropout));
-            CheckDropout(HiddenDropout, nameof(HiddenDropout));
+            CheckDropout(BiInteractionDropoutRate, nameof(BiInteractionDropoutRate));
+            CheckDropout(HiddenDropoutRate, nameof(HiddenDropoutRate));
         }
     }
 
@@ -41,7 +59,7 @@ public sealed class NfmTrainer : FeatureInteractionTrainerBase<NfmTrainer.Option
 
     private protected override FieldFeatureModule CreateModule(FieldFeatureLayout layout) =>
         new NfmModule(layout.FeatureCount, layout.SlotCount, TrainerOptions.Factors, TrainerOptions.HiddenLayers, TrainerOptions.BatchNormalization,
-            TrainerOptions.BiInteractionDropout, TrainerOptions.HiddenDropout);
+            TrainerOptions.BiInteractionDropoutRate, TrainerOptions.HiddenDropoutRate);
 
     private protected override FeatureInteractionTransformer CreateTransformer(FieldFeatureModule module, FieldFeatureLayout layout, IDataView trainData, TrainingReport report, Device device) =>
         new(Context, Name, module, layout, TrainerOptions.Task, trainData, report, device);

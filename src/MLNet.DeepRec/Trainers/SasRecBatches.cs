@@ -16,7 +16,7 @@ public enum SasRecLoss
 
     /// <summary>
     /// Sampled softmax: at every non-padding position, cross-entropy of the next item against
-    /// <see cref="SasRecTrainer.Options.NegativeCount"/> sampled negatives (drawn per sequence, shared by its positions,
+    /// <see cref="SasRecTrainer.Options.NegativesPerPositive"/> sampled negatives (drawn per sequence, shared by its positions,
     /// never one of the user's training items). A step's cost and memory follow the batch, not the catalogue: the choice
     /// for catalogues of hundreds of thousands to millions of items.
     /// </summary>

@@ -23,7 +23,7 @@ namespace MLNet.DeepRec.Trainers;
 /// model predicts item t + 1 at every position t. The padded [users, MaxLength + 1] tensor is built once; epochs are
 /// tensor operations only.</para>
 /// <para>Validation (<c>Fit(train, validation)</c>): NDCG@<see cref="Options.ValidationK"/> under the sampled protocol
-/// (<see cref="Options.ValidationNegatives"/> negatives, as in the paper), each user scored with its training history;
+/// (<see cref="Options.ValidationNegativesPerPositive"/> negatives, as in the paper), each user scored with its training history;
 /// it drives early stopping and best-weight restore in the shared training core.</para>
 /// <para>Large catalogues: the item table is an embedding table that <see cref="DeepRecTrainerOptionsBase.EmbeddingUpdates"/>
 /// applies to; under <see cref="EmbeddingUpdateMode.Auto"/> a table of 2²⁰ values or more (about 21,000 items at
@@ -35,14 +35,39 @@ namespace MLNet.DeepRec.Trainers;
 /// </remarks>
 public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, SasRecTransformer>
 {
+    /// <summary>Default values of <see cref="Options"/> and of the catalog's short overload (the SASRec paper's settings).</summary>
+    public static class Defaults
+    {
+        /// <summary>Maximum sequence length: 50.</summary>
+        public const int MaxLength = 50;
+
+        /// <summary>Hidden size: 50.</summary>
+        public const int HiddenSize = 50;
+
+        /// <summary>Self-attention blocks: 2.</summary>
+        public const int NumberOfBlocks = 2;
+
+        /// <summary>Dropout rate: 0.5 (the paper's for sparse Amazon data).</summary>
+        public const double DropoutRate = 0.5;
+
+        /// <summary>Sampled negatives per positive under sampled softmax: 100.</summary>
+        public const int NegativesPerPositive = 100;
+
+        /// <summary>Batch size: 128 (the paper's).</summary>
+        public const int BatchSize = 128;
+
+        /// <summary>Number of epochs: 200.</summary>
+        public const int NumberOfEpochs = 200;
+    }
+
     /// <summary>SASRec options. Defaults are the paper's Amazon Games settings.</summary>
     public sealed class Options : DeepRecTrainerOptionsBase
     {
         /// <summary>Sets the paper's training defaults: batch size 128, 200 epochs, Adam with learning rate 0.001.</summary>
         public Options()
         {
-            BatchSize = 128;
-            NumberOfEpochs = 200;
+            BatchSize = Defaults.BatchSize;
+            NumberOfEpochs = Defaults.NumberOfEpochs;
         }
 
         /// <summary>Key-typed user column of the training log (from <c>MapValueToKey</c>). Default "UserId".</summary>
@@ -58,13 +83,13 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         public string HistoryColumnName = "History";
 
         /// <summary>Maximum sequence length L (1..1024): longer histories keep their L most recent items, shorter ones are left-padded. Default 50.</summary>
-        public int MaxLength = 50;
+        public int MaxLength = Defaults.MaxLength;
 
         /// <summary>Hidden size d (item and position embeddings, attention), 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>. Must be a multiple of <see cref="NumberOfHeads"/>. Default 50.</summary>
-        public int HiddenSize = 50;
+        public int HiddenSize = Defaults.HiddenSize;
 
         /// <summary>Number of self-attention blocks, 1..<see cref="DeepRecTrainerOptionsBase.MaxLayers"/>. Default 2.</summary>
-        public int NumberOfBlocks = 2;
+        public int NumberOfBlocks = Defaults.NumberOfBlocks;
 
         /// <summary>Attention heads per block. Default 1.</summary>
         public int NumberOfHeads = 1;
@@ -73,7 +98,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         public int FeedForwardSize;
 
         /// <summary>Dropout rate on embeddings, attention weights and sub-layer outputs. Default 0.5 (the paper's value for sparse Amazon data; 0.2 for MovieLens).</summary>
-        public double DropoutRate = 0.5;
+        public double DropoutRate = Defaults.DropoutRate;
 
         /// <summary>
         /// Loss. Default <see cref="SasRecLoss.BinaryCrossEntropy"/> (the paper's). With a large catalogue use
@@ -85,7 +110,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         public SasRecLoss Loss = SasRecLoss.BinaryCrossEntropy;
 
         /// <summary>Negatives per sequence for <see cref="SasRecLoss.SampledSoftmax"/>, 1..<see cref="DeepRecTrainerOptionsBase.MaxCount"/>. Default 100.</summary>
-        public int NegativeCount = 100;
+        public int NegativesPerPositive = Defaults.NegativesPerPositive;
 
         /// <summary>Length K of the top-K output columns (<c>TopKItems</c>, <c>TopKScores</c>). Must not exceed the number of items. Default 10.</summary>
         public int TopK = 10;
@@ -97,7 +122,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         public int ValidationK = 10;
 
         /// <summary>Sampled negatives per validation interaction (sampled protocol). Default 100 (the paper's).</summary>
-        public int ValidationNegatives = 100;
+        public int ValidationNegativesPerPositive = 100;
 
         internal int EffectiveFeedForwardSize => FeedForwardSize == 0 ? HiddenSize : FeedForwardSize;
 
@@ -124,10 +149,10 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
             CheckRange(FeedForwardSize, 0, MaxWidth, nameof(FeedForwardSize));
             CheckDropout(DropoutRate, nameof(DropoutRate));
             if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
-            CheckRange(NegativeCount, 1, MaxCount, nameof(NegativeCount));
+            CheckRange(NegativesPerPositive, 1, MaxCount, nameof(NegativesPerPositive));
             CheckRange(TopK, 1, MaxCount, nameof(TopK));
             CheckRange(ValidationK, 1, MaxCount, nameof(ValidationK));
-            CheckRange(ValidationNegatives, 1, MaxCount, nameof(ValidationNegatives));
+            CheckRange(ValidationNegativesPerPositive, 1, MaxCount, nameof(ValidationNegativesPerPositive));
         }
     }
 
@@ -171,7 +196,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         var module = SeededInitialization.Create(o.Seed, () => new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate));
         // A full softmax reads every item row in every step, and so does any step whose lookups (inputs, targets and
         // sampled negatives) outnumber the items: a row-wise update would save nothing there.
-        long lookupsPerStep = (long)o.BatchSize * l * 2 + (o.Loss == SasRecLoss.SampledSoftmax ? (long)o.BatchSize * o.NegativeCount : (long)o.BatchSize * l);
+        long lookupsPerStep = (long)o.BatchSize * l * 2 + (o.Loss == SasRecLoss.SampledSoftmax ? (long)o.BatchSize * o.NegativesPerPositive : (long)o.BatchSize * l);
         module.ItemTable.PreferDense = o.Loss == SasRecLoss.CrossEntropy || lookupsPerStep >= itemCount;
         module.to(device);
         var seen = new UserItemSet(pairUsers, pairItems, userCount, itemCount);
@@ -183,9 +208,9 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         {
             var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
             validationScorer = new SasRecScorer(module, trainHistories, userCount, device);
-            var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Protocol = RankingProtocol.Sampled, Seed = o.Seed, UserBatchSize = 1024 };
+            var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativesPerPositive = o.ValidationNegativesPerPositive, Protocol = RankingProtocol.Sampled, Seed = o.Seed, UserBatchSize = 1024 };
             var scorer = validationScorer;
-            validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegatives} negatives)",
+            validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegativesPerPositive} negatives)",
                 () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
         }
 
@@ -195,7 +220,7 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
             using var sampler = new TorchNegativeSampler(pairUsers, pairItems, userCount, itemCount, NegativeSampling.Uniform, device);
             using var users = tensor(trainUsers.ToArray(), dtype: int64, device: device);
             using var windowTensor = tensor(windows, dtype: int64, device: device).view(trainUsers.Count, l + 1);
-            var source = new SasRecBatchSource(users, windowTensor, sampler, o.Loss, o.NegativeCount);
+            var source = new SasRecBatchSource(users, windowTensor, sampler, o.Loss, o.NegativesPerPositive);
             report = TrainingCore.Train(host, new SasRecObjective(module, o.Loss, o.CrossEntropySinglePassLogits, o.CrossEntropyChunkLogits), source, o, device, validation);
         }
         finally

@@ -34,6 +34,19 @@ public enum EmbeddingUpdateMode
     Sparse,
 }
 
+/// <summary>Default values of the options every trainer shares (each trainer's <c>Defaults</c> repeats them beside its own).</summary>
+public static class DeepRecTrainerDefaults
+{
+    /// <summary>Default <see cref="DeepRecTrainerOptionsBase.NumberOfEpochs"/>: 20.</summary>
+    public const int NumberOfEpochs = 20;
+
+    /// <summary>Default <see cref="DeepRecTrainerOptionsBase.BatchSize"/>: 256.</summary>
+    public const int BatchSize = 256;
+
+    /// <summary>Default <see cref="DeepRecTrainerOptionsBase.LearningRate"/>: 0.001 (Adam's usual rate).</summary>
+    public const double LearningRate = 0.001;
+}
+
 /// <summary>
 /// Options shared by every MLNet.DeepRec trainer: optimisation, epochs, early stopping, seed, cancellation.
 /// Each trainer's nested <c>Options</c> class derives from this and adds model hyper-parameters and column names.
@@ -72,16 +85,16 @@ public abstract class DeepRecTrainerOptionsBase
     public const int MaxCount = 100_000;
 
     /// <summary>Number of passes over the training data, 1..<see cref="MaxEpochs"/>. Default 20.</summary>
-    public int NumberOfEpochs = 20;
+    public int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
 
     /// <summary>Mini-batch size (training samples per optimizer step), 1..<see cref="MaxBatchSize"/>. Default 256.</summary>
-    public int BatchSize = 256;
+    public int BatchSize = DeepRecTrainerDefaults.BatchSize;
 
     /// <summary>Optimizer. Default <see cref="DeepRecOptimizer.Adam"/>.</summary>
     public DeepRecOptimizer Optimizer = DeepRecOptimizer.Adam;
 
     /// <summary>Learning rate, in (0, <see cref="MaxRate"/>]. Default 0.001.</summary>
-    public double LearningRate = 0.001;
+    public double LearningRate = DeepRecTrainerDefaults.LearningRate;
 
     /// <summary>L2 regularisation applied as optimizer weight decay to every parameter, in [0, <see cref="MaxRate"/>]. Default 0.</summary>
     public double L2Regularization;

@@ -3,15 +3,6 @@ using static TorchSharp.torch;
 
 namespace MLNet.DeepRec.Training;
 
-/// <summary>How negative items are drawn during training.</summary>
-public enum NegativeSampling
-{
-    /// <summary>Uniformly over all item keys (the NCF paper's choice).</summary>
-    Uniform,
-    /// <summary>Proportional to each item's interaction count in the training data (harder negatives).</summary>
-    Popularity,
-}
-
 /// <summary>
 /// Draws negative items for a batch of users entirely with tensor operations: candidates are drawn at once, collisions
 /// with the user's interacted items are found with one <c>searchsorted</c> over sorted (user, item) keys, and only the

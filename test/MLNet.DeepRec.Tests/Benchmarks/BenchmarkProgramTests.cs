@@ -78,7 +78,7 @@ public sealed class BenchmarkProgramTests
     {
         var (exitCode, _, stderr) = Run("--suite", "nope", "--output", Path.Combine(_dir, "b.md"));
         Assert.That(exitCode, Is.EqualTo(2));
-        Assert.That(stderr, Does.Contain("Unknown suite 'nope'").And.Contain("ml-100k, serving, frappe, sasrec"));
+        Assert.That(stderr, Does.Contain("Unknown suite 'nope'").And.Contain("ml-100k, ml-100k-ratings, serving, frappe, sasrec"));
     }
 
     /// <summary>A u.data-style file (user, item, rating, timestamp; tab-separated) from the planted-structure generator.</summary>

@@ -82,9 +82,9 @@ public class HardInputDataTests
         Assert.That(e!.Message, Does.Contain("User key 1").And.Contain("all 1000 items"));
     }
 
-    [TestCase(NegativeSamplingStrategy.Uniform)]
-    [TestCase(NegativeSamplingStrategy.Popularity)]
-    public void TheEvaluationSamplerDrawsADenseUserExactlyFromTheComplement(NegativeSamplingStrategy strategy)
+    [TestCase(NegativeSampling.Uniform)]
+    [TestCase(NegativeSampling.Popularity)]
+    public void TheEvaluationSamplerDrawsADenseUserExactlyFromTheComplement(NegativeSampling strategy)
     {
         var seen = DenseSet();
         var sampler = new NegativeSampler(seen, strategy, Enumerable.Range(0, 1001).Select(i => i == 0 ? 0 : 1 + i % 3).ToArray());

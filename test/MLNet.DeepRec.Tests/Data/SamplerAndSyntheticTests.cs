@@ -21,9 +21,9 @@ public class SamplerAndSyntheticTests
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("users"));
     }
 
-    [TestCase(NegativeSamplingStrategy.Uniform)]
-    [TestCase(NegativeSamplingStrategy.Popularity)]
-    public void Sampler_NeverReturnsPositivesTargetOrKeyZero(NegativeSamplingStrategy strategy)
+    [TestCase(NegativeSampling.Uniform)]
+    [TestCase(NegativeSampling.Popularity)]
+    public void Sampler_NeverReturnsPositivesTargetOrKeyZero(NegativeSampling strategy)
     {
         int users = 50, items = 40;
         var rng = new Random(2);
@@ -69,7 +69,7 @@ public class SamplerAndSyntheticTests
         var set = new UserItemSet(new[] { 1 }, new[] { 20 }, 2, items);
         foreach (double exponent in new[] { 1.0, 0.5 })
         {
-            var sampler = new NegativeSampler(set, NegativeSamplingStrategy.Popularity, freq, exponent);
+            var sampler = new NegativeSampler(set, NegativeSampling.Popularity, freq, exponent);
             var counts = new int[items + 1];
             var draws = sampler.Sample(new int[200_000].Select(_ => 2).ToArray(), 1, new Random(9)); // user 2 has no positives
             foreach (int d in draws) counts[d]++;

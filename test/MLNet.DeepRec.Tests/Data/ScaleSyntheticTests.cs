@@ -216,7 +216,7 @@ public class ScaleSyntheticTests
         // The key-typed view goes through the splitter without MapValueToKey: one test row (the latest) per user.
         var split = ml.DeepRec().Data.LeaveOneOutSplit(keys);
         var train = KeyedInteractions.FromDataView(split.Train, "UserId", "ItemId");
-        var test = KeyedInteractions.FromDataView(split.Test, "UserId", "ItemId", timestampColumn: "Timestamp");
+        var test = KeyedInteractions.FromDataView(split.Test, "UserId", "ItemId", timestampColumnName: "Timestamp");
         Assert.That(train.Count + test.Count, Is.EqualTo(expected.Count));
         Assert.That(test.Users, Is.EqualTo(Enumerable.Range(1, 80).ToArray()));
         Assert.That(train.ItemCount, Is.EqualTo(150));

@@ -68,7 +68,7 @@ public class SplitterTests
         var ml = new MLContext();
         var keyed = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId")
             .Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId")).Fit(Data(ml)).Transform(Data(ml));
-        var split = ml.DeepRec().Data.LeaveOneOutSplit(keyed, userColumn: "UserKey", holdOutValidation: true);
+        var split = ml.DeepRec().Data.LeaveOneOutSplit(keyed, userIdColumnName: "UserKey", holdOutValidation: true);
         foreach (var part in new[] { split.Train, split.Test, split.Validation! })
         {
             Assert.That(part.Schema.Count, Is.EqualTo(keyed.Schema.Count));
@@ -133,7 +133,7 @@ public class SplitterTests
     {
         var ml = new MLContext();
         var data = ml.DeepRec().Data.GenerateSyntheticInteractions(new MLNet.DeepRec.Data.SyntheticInteractionOptions { UserCount = 80, ItemCount = 100, InteractionsPerUser = 10 });
-        var split = ml.DeepRec().Data.RandomSplit(data, 0.2, seed: 1, userColumn: "UserId");
+        var split = ml.DeepRec().Data.RandomSplit(data, 0.2, seed: 1, userIdColumnName: "UserId");
         var train = TextPairs(split.Train).GroupBy(p => p.Split('i')[0]).ToDictionary(g => g.Key, g => g.Count());
         var test = TextPairs(split.Test).GroupBy(p => p.Split('i')[0]).ToDictionary(g => g.Key, g => g.Count());
         Assert.That(train.Count, Is.EqualTo(80));

@@ -104,7 +104,7 @@ public class AddAModelSampleTests
 
         Assert.That(model.ModelName, Is.EqualTo("Dot"));
         Assert.That(model.TrainingReport.BestEpoch, Is.Not.Null, "validation and early stopping come from the base");
-        var options = new TopKEvaluationOptions { K = 10, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+        var options = new TopKEvaluationOptions { K = 10, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         var metrics = ml.DeepRec().Evaluation.EvaluateTopK(model, test, train, options);
         var popularity = ml.DeepRec().Evaluation.EvaluateTopK(ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey"), test, train, options);
         TestContext.Out.WriteLine($"Dot: {metrics}; popularity: {popularity}");

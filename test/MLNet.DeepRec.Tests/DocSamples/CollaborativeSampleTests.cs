@@ -9,6 +9,7 @@ using MLNet.DeepRec.Trainers;
 // <doc:collaborative-pretraining>
 using MLNet.DeepRec.Training;   // DeepRecOptimizer
 // </doc:collaborative-pretraining>
+using Microsoft.ML.Data;
 using NUnit.Framework;
 
 namespace MLNet.DeepRec.Tests.DocSamples.Collaborative;
@@ -46,7 +47,7 @@ public class CollaborativeSampleTests
         }).Fit(train, validation);
 
         // Evaluate under the sampled protocol (the held-out item among 99 sampled unseen items), next to popularity.
-        var options = new TopKEvaluationOptions { K = 10, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+        var options = new TopKEvaluationOptions { K = 10, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         TopKMetrics metrics = ml.DeepRec().Evaluation.EvaluateTopK(model, test, train, options);
         PopularityScorer popularity = ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey");
         TopKMetrics baseline = ml.DeepRec().Evaluation.EvaluateTopK(popularity, test, train, options);
@@ -76,6 +77,19 @@ public class CollaborativeSampleTests
         var batch = model.Recommend(new uint[] { 1, 2, 3 }, k: 10);                         // one list per user
         var restricted = model.Recommend(7u, k: 3, candidateItems: new uint[] { 3, 9, 27, 81 });
         // </doc:collaborative-recommend>
+        // <doc:collaborative-embeddings>
+        CollaborativeModelParameters parameters = model.Model;
+        EmbeddingMatrix users = parameters.GetUserEmbeddings();     // row k = user key k; row 0 = the unknown-user vector
+        EmbeddingMatrix items = parameters.GetItemEmbeddings();
+        ReadOnlySpan<float> someone = users.GetVector(model.Vocabulary.UserKey("u0"));
+        Console.WriteLine($"{users.KeyCount} users × {users.Dimension}, {items.KeyCount} items × {items.Dimension}; u0 starts {someone[0]:F3}");
+        foreach (EmbeddingMatrix table in parameters.GetEmbeddingTables())   // every table under its network name
+            Console.WriteLine($"{table.Name}: {table.KeyCount + 1} rows × {table.Dimension}");
+        float[]? userBiases = parameters.GetUserBiases();           // MF only; null for GMF, MLP and NeuMF
+        // </doc:collaborative-embeddings>
+        Assert.That(users.KeyCount, Is.EqualTo(model.UserCount));
+        Assert.That(userBiases, Is.Null);
+
 
         Assert.That(top, Has.Count.EqualTo(10));
         Assert.That(top.Select(r => r.Score), Is.Ordered.Descending);
@@ -115,7 +129,7 @@ public class CollaborativeSampleTests
         });
         var mlp = trainers.Mlp(new MlpTrainer.Options
         {
-            UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Layers = new[] { 64, 32, 16 },
+            UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", MlpLayers = new[] { 64, 32, 16 },
             LearningRate = 0.005, EarlyStoppingPatience = 3,
         });
         var neumf = trainers.NeuMF(new NeuMFTrainer.Options
@@ -123,7 +137,7 @@ public class CollaborativeSampleTests
             UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 16, MlpLayers = new[] { 64, 32, 16 },
             LearningRate = 0.005, EarlyStoppingPatience = 3,
         });
-        var mf = trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        var mf = trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
         {
             UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 32, Loss = CollaborativeLoss.Bpr,
             EarlyStoppingPatience = 3,
@@ -133,7 +147,7 @@ public class CollaborativeSampleTests
         var simple = trainers.MatrixFactorization(factors: 32, numberOfEpochs: 20);
         // </doc:collaborative-trainers>
 
-        var options = new TopKEvaluationOptions { K = 10, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+        var options = new TopKEvaluationOptions { K = 10, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         var baseline = ml.DeepRec().Evaluation.EvaluateTopK(ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey"), test, train, options);
         var fitted = new List<CollaborativeFilteringTransformer>
         {
@@ -155,7 +169,7 @@ public class CollaborativeSampleTests
             model.Dispose();
         }
         Assert.That(fitted.Select(m => m.ModelName), Is.EqualTo(new[] { "GMF", "MLP", "NeuMF", "MF" }));
-        Assert.That(simple, Is.InstanceOf<MatrixFactorizationTrainer>());
+        Assert.That(simple, Is.InstanceOf<BiasedMatrixFactorizationTrainer>());
     }
 
     [Test]
@@ -169,7 +183,7 @@ public class CollaborativeSampleTests
         }).Fit(train, validation);
         var mlp = ml.DeepRec().Trainers.Mlp(new MlpTrainer.Options
         {
-            UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Layers = new[] { 64, 32, 16, 8 },
+            UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", MlpLayers = new[] { 64, 32, 16, 8 },
             EarlyStoppingPatience = 3, Seed = 1,
         }).Fit(train, validation);
 
@@ -183,7 +197,7 @@ public class CollaborativeSampleTests
         }).Fit(train, validation);
         // </doc:collaborative-pretraining>
 
-        var options = new TopKEvaluationOptions { K = 10, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+        var options = new TopKEvaluationOptions { K = 10, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         var baseline = ml.DeepRec().Evaluation.EvaluateTopK(ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey"), test, train, options);
         var metrics = ml.DeepRec().Evaluation.EvaluateTopK(neumf, test, train, options);
         TestContext.Out.WriteLine($"pre-trained NeuMF: {metrics}; popularity: {baseline}");
@@ -235,6 +249,39 @@ public class CollaborativeSampleTests
         Assert.That(tuned.Recommend("u0", 5), Has.Count.EqualTo(5));
         TestContext.Out.WriteLine(string.Join("\n", log.Where(m => m.Contains("Warm", StringComparison.OrdinalIgnoreCase) || m.Contains("Adam", StringComparison.Ordinal))));
         model.Dispose(); restored.Dispose(); tuned.Dispose();
+    }
+
+    [Test]
+    public void RatingsSampleCrossValidatesWithMlNetsRegressionMetrics()
+    {
+        // <doc:collaborative-ratings>
+        var ml = new MLContext(seed: 0);
+        // Synthetic 1–5 ratings with planted taste; LoadMovieLens("u.data") gives the same columns (UserId, ItemId, Label).
+        IDataView ratings = ml.DeepRec().Data.GenerateSyntheticInteractions(
+            new SyntheticInteractionOptions { UserCount = 300, ItemCount = 200, InteractionsPerUser = 30, Seed = 1, Ratings = true });
+        var pipeline = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId")
+            .Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId"))
+            .Append(ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
+            {
+                UserIdColumnName = "UserKey",
+                ItemIdColumnName = "ItemKey",
+                LabelColumnName = "Label",
+                Loss = CollaborativeLoss.SquaredError,
+                Factors = 64,
+                EmbeddingRegularization = 0.1,
+                LearningRate = 0.002,
+                BatchSize = 512,
+                NumberOfEpochs = 25,
+            }));
+
+        // ML.NET's own cross-validation and regression metrics.
+        var folds = ml.Regression.CrossValidate(ratings, pipeline, numberOfFolds: 5, labelColumnName: "Label");
+        Console.WriteLine($"RMSE {folds.Average(f => f.Metrics.RootMeanSquaredError):F4}, MAE {folds.Average(f => f.Metrics.MeanAbsoluteError):F4}");
+        // </doc:collaborative-ratings>
+        var labels = ratings.GetColumn<float>("Label").ToArray();
+        double mean = labels.Average(), sd = Math.Sqrt(labels.Average(l => (l - mean) * (l - mean)));
+        Assert.That(labels, Has.All.InRange(1f, 5f));
+        Assert.That(folds.Average(f => f.Metrics.RootMeanSquaredError), Is.LessThan(sd - 0.1), "beats the mean-rating predictor");
     }
 }
 

@@ -19,14 +19,14 @@ public class EvaluationSampleTests
         var keys = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId")
             .Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId")).Fit(interactions);
         IDataView train = keys.Transform(split.Train), test = keys.Transform(split.Test);
-        using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        using var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
             { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 10, LearningRate = 0.005, Seed = 1 }).Fit(train);
 
         // <doc:evaluation-protocols>
         // The same model and data under both protocols, next to a popularity ranking and a random one.
-        var sampled = new TopKEvaluationOptions { K = 10, UserColumn = "UserKey", ItemColumn = "ItemKey" };   // 99 negatives
+        var sampled = new TopKEvaluationOptions { K = 10, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };   // 99 negatives
         var full = new TopKEvaluationOptions
-            { K = 10, Protocol = RankingProtocol.FullRanking, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+            { K = 10, Protocol = RankingProtocol.FullRanking, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         var scorers = new (string Name, IItemScorer Scorer)[]
         {
             ("MF", model),

@@ -182,13 +182,13 @@ public class FeatureInteractionSampleTests
         var fm = ml.DeepRec().Trainers.Nfm(new NfmTrainer.Options
         {
             FeatureColumnNames = fields, HiddenLayers = Array.Empty<int>(), BatchNormalization = false,
-            Factors = 16, BiInteractionDropout = 0.5, LearningRate = 0.005, NumberOfEpochs = 30, EarlyStoppingPatience = 3,
+            Factors = 16, BiInteractionDropoutRate = 0.5, LearningRate = 0.005, NumberOfEpochs = 30, EarlyStoppingPatience = 3,
         }).Fit(train, validation);
 
         // AFM over the same columns with the same Factors, starting from the FM's embeddings and linear weights.
         var afm = ml.DeepRec().Trainers.Afm(new AfmTrainer.Options
         {
-            FeatureColumnNames = fields, Factors = 16, AttentionSize = 16, Dropout = 0.5,
+            FeatureColumnNames = fields, Factors = 16, AttentionSize = 16, DropoutRate = 0.5,
             NumberOfEpochs = 15, EarlyStoppingPatience = 3, PretrainedModel = fm,
         }).Fit(train, validation);
         // </doc:feature-interaction-pretraining>
@@ -201,7 +201,7 @@ public class FeatureInteractionSampleTests
         Assert.That(afmRmse, Is.LessThan(0.5), "well below the label's standard deviation (about 0.75)");
         // The head start: after one epoch the pre-trained AFM is ahead of one trained from scratch.
         var scratch = ml.DeepRec().Trainers.Afm(new AfmTrainer.Options
-            { FeatureColumnNames = fields, Factors = 16, AttentionSize = 16, Dropout = 0.5, NumberOfEpochs = 1 }).Fit(train, validation);
+            { FeatureColumnNames = fields, Factors = 16, AttentionSize = 16, DropoutRate = 0.5, NumberOfEpochs = 1 }).Fit(train, validation);
         TestContext.Out.WriteLine($"epoch 1 validation {afm.TrainingReport.ValidationMetricName}: pre-trained {afm.TrainingReport.Epochs[0].ValidationMetric:F3}, from scratch {scratch.TrainingReport.Epochs[0].ValidationMetric:F3}");
         Assert.That(afm.TrainingReport.Epochs[0].ValidationMetric, Is.GreaterThan(scratch.TrainingReport.Epochs[0].ValidationMetric!.Value));
         scratch.Dispose();

@@ -41,7 +41,7 @@ public class ReadmeSampleTests
 
         // Top-K metrics next to a popularity baseline. Each report names its protocol: "Sampled (99 negatives) @10: HR=…".
         IDataView train = model.Transform(split.Train), test = model.Transform(split.Test);
-        var options = new TopKEvaluationOptions { K = 10, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+        var options = new TopKEvaluationOptions { K = 10, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         TopKMetrics metrics = ml.DeepRec().Evaluation.EvaluateTopK(neumf, test, train, options);
         TopKMetrics popularity = ml.DeepRec().Evaluation.EvaluateTopK(
             ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey"), test, train, options);

@@ -40,7 +40,7 @@ public class SasRecSampleTests
         }).Fit(train, validation);
 
         // Rank each test item with the user's training + validation history (the paper's test input), 100 negatives.
-        var options = new TopKEvaluationOptions { K = 10, NegativeCount = 100, UserColumn = "UserKey", ItemColumn = "ItemKey" };
+        var options = new TopKEvaluationOptions { K = 10, NegativesPerPositive = 100, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         IItemScorer scorer = model.CreateScorer(train, validation);
         TopKMetrics metrics = ml.DeepRec().Evaluation.EvaluateTopK(scorer, test, train, options);
         TopKMetrics baseline = ml.DeepRec().Evaluation.EvaluateTopK(
@@ -64,7 +64,7 @@ public class SasRecSampleTests
         // </doc:sasrec-minimal>
 
         TestContext.Out.WriteLine($"best epoch {model.TrainingReport.BestEpoch} of {model.TrainingReport.Epochs.Count}");
-        Assert.That(metrics.NegativeCount, Is.EqualTo(100));
+        Assert.That(metrics.NegativesPerPositive, Is.EqualTo(100));
         Assert.That(metrics.HitRate, Is.GreaterThan(baseline.HitRate + 0.05), "SASRec must beat popularity on planted data");
         Assert.That(next.Select(r => r.ItemId), Is.EqualTo(model.Recommend(history, 5).Select(r => r.ItemId)));
         Assert.That(prediction.TopKItems, Is.EqualTo(model.Recommend(history, model.TopK).Select(r => r.ItemKey).ToArray()),

@@ -88,11 +88,11 @@ public class TroubleshootingSampleTests
 
         using var model = ml.DeepRec().Trainers.NeuMF(Quick()).Fit(keyed);
         var evaluation = Assert.Throws<ArgumentException>(() => ml.DeepRec().Evaluation.EvaluateTopK(model, otherKeys.Transform(split.Test), keyed,
-            new TopKEvaluationOptions { UserColumn = "UserKey", ItemColumn = "ItemKey" }));
+            new TopKEvaluationOptions { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" }));
         Assert.That(evaluation!.Message, Does.StartWith("The test data has ").And.Contain(" item keys but the scorer has ").And.Contain(": they must share the item key mapping."));
 
         var tooMany = Assert.Throws<InvalidOperationException>(() => ml.DeepRec().Evaluation.EvaluateTopK(model, keys.Transform(split.Test), keys.Transform(split.Train),
-            new TopKEvaluationOptions { UserColumn = "UserKey", ItemColumn = "ItemKey", NegativeCount = 115 }));
+            new TopKEvaluationOptions { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NegativesPerPositive = 115 }));
         Assert.That(tooMany!.Message, Does.StartWith("Cannot sample 115 distinct negatives for user key "));
     }
 

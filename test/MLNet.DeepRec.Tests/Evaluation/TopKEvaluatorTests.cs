@@ -48,12 +48,12 @@ public class TopKEvaluatorTests
         var scorer = new FuncScorer(1, 5, (u, i) => 6 - i);
         var seen = new UserItemSet(Array.Empty<int>(), Array.Empty<int>(), 1, 5);
         var test = new KeyedInteractions(new[] { 1 }, new[] { 3 }, 1, 5);
-        var k2 = TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { K = 2, NegativeCount = 4 });
+        var k2 = TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { K = 2, NegativesPerPositive = 4 });
         Assert.That(k2.HitRate, Is.EqualTo(0.0));
         Assert.That(k2.Ndcg, Is.EqualTo(0.0));
         Assert.That(k2.Mrr, Is.EqualTo(1.0 / 3).Within(1e-12));
         Assert.That(k2.Coverage, Is.EqualTo(2.0 / 5).Within(1e-12));
-        var k3 = TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { K = 3, NegativeCount = 4 });
+        var k3 = TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { K = 3, NegativesPerPositive = 4 });
         Assert.That(k3.HitRate, Is.EqualTo(1.0));
         Assert.That(k3.Ndcg, Is.EqualTo(0.5).Within(1e-12)); // 1 / log2(4)
         Assert.That(k3.Mrr, Is.EqualTo(1.0 / 3).Within(1e-12));
@@ -176,8 +176,8 @@ public class TopKEvaluatorTests
         var test = new KeyedInteractions(new[] { 1 }, new[] { 1 }, 1, 10);
         Assert.That(() => TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { K = 0 }),
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("K"));
-        Assert.That(() => TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { NegativeCount = 0 }),
-            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("NegativeCount"));
+        Assert.That(() => TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { NegativesPerPositive = 0 }),
+            Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("NegativesPerPositive"));
         Assert.That(() => TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { UserBatchSize = -1 }),
             Throws.TypeOf<ArgumentOutOfRangeException>().With.Property("ParamName").EqualTo("UserBatchSize"));
         // 9 allowed items cannot give 99 distinct negatives.

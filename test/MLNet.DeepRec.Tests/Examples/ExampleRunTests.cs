@@ -102,4 +102,17 @@ public class ExampleRunTests
         Assert.That(Row(stdout, "NeuMF")[1], Is.GreaterThan(popularity + 0.2), "NeuMF NDCG@10");
         Assert.That(Line(stdout, "Saved model reloaded from MovieRecommendation.zip:"), Does.Match(@"Probability 0\.\d{3}$"));
     }
+
+    // The rating mode of ML.NET's movie tutorial: both models predict ratings well below the mean-rating predictor's error.
+    [Test]
+    public void MovieRecommendationRatings_ModelsBeatTheMeanRating_AndPredictARating()
+    {
+        string stdout = RunExample("MovieRecommendation", "--ratings", "--quick");
+
+        // Table rows: RMSE, MAE, R², train s; the mean-rating row has the RMSE only.
+        double mean = Row(stdout, "Mean rating")[0];
+        Assert.That(Row(stdout, "MF")[0], Is.LessThan(mean - 0.1), "MF RMSE");
+        Assert.That(Row(stdout, "NeuMF")[0], Is.LessThan(mean - 0.1), "NeuMF RMSE");
+        Assert.That(Line(stdout, "MF predicts user"), Does.Match(@"rate movie \S+ [1-5]\.\d\d stars\.$"));
+    }
 }

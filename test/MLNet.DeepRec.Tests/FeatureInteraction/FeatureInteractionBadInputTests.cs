@@ -87,7 +87,7 @@ public class FeatureInteractionBadInputTests
     public void OptionsAreValidated()
     {
         var t = new MLContext(0).DeepRec().Trainers;
-        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => t.Nfm(new NfmTrainer.Options { BiInteractionDropout = 1 }))!.ParamName, Is.EqualTo("BiInteractionDropout"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => t.Nfm(new NfmTrainer.Options { BiInteractionDropoutRate = 1 }))!.ParamName, Is.EqualTo("BiInteractionDropoutRate"));
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Nfm(new NfmTrainer.Options { HiddenLayers = new[] { 0 } }));
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Afm(new AfmTrainer.Options { AttentionSize = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Afm(new AfmTrainer.Options { AttentionL2 = -1 }));

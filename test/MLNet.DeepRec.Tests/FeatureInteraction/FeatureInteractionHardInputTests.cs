@@ -182,12 +182,12 @@ public class FeatureInteractionHardInputTests
         yield return Nfm("HiddenLayers", "with width 0", o => o.HiddenLayers = new[] { 0 });
         yield return Nfm("HiddenLayers", "65 layers", o => o.HiddenLayers = Enumerable.Repeat(4, 65).ToArray());
         yield return Nfm("HiddenLayers", "null", o => o.HiddenLayers = null!);
-        yield return Nfm("BiInteractionDropout", "NaN", o => o.BiInteractionDropout = double.NaN);
-        yield return Nfm("HiddenDropout", "1", o => o.HiddenDropout = 1);
+        yield return Nfm("BiInteractionDropoutRate", "NaN", o => o.BiInteractionDropoutRate = double.NaN);
+        yield return Nfm("HiddenDropoutRate", "1", o => o.HiddenDropoutRate = 1);
         yield return Nfm("BatchSize", "0", o => o.BatchSize = 0);
         yield return Afm("AttentionSize", "2^20", o => o.AttentionSize = 1 << 20);
-        yield return Afm("Dropout", "-0.1", o => o.Dropout = -0.1);
-        yield return Afm("AttentionDropout", "1", o => o.AttentionDropout = 1);
+        yield return Afm("DropoutRate", "-0.1", o => o.DropoutRate = -0.1);
+        yield return Afm("AttentionDropoutRate", "1", o => o.AttentionDropoutRate = 1);
         yield return Afm("AttentionL2", "1e300", o => o.AttentionL2 = 1e300);
         yield return Afm("NumberOfEpochs", "0", o => o.NumberOfEpochs = 0);
         yield return Afm("LabelColumnName", "same as a feature column", o => o.LabelColumnName = "Features");

@@ -36,9 +36,9 @@ public class FeatureInteractionQualityTests
         var columns = Keys.Append("X").ToArray();
         using FeatureInteractionTransformer fitted = model switch
         {
-            "FM" => trainers.Nfm(Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 8, BiInteractionDropout = 0, BatchNormalization = false }, columns, FeatureInteractionTask.Regression)).Fit(D.Train),
-            "NFM" => trainers.Nfm(Quick(new NfmTrainer.Options { Factors = 16, BiInteractionDropout = 0.1, HiddenDropout = 0 }, columns, FeatureInteractionTask.Regression)).Fit(D.Train),
-            _ => trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0 }, columns, FeatureInteractionTask.Regression)).Fit(D.Train),
+            "FM" => trainers.Nfm(Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 8, BiInteractionDropoutRate = 0, BatchNormalization = false }, columns, FeatureInteractionTask.Regression)).Fit(D.Train),
+            "NFM" => trainers.Nfm(Quick(new NfmTrainer.Options { Factors = 16, BiInteractionDropoutRate = 0.1, HiddenDropoutRate = 0 }, columns, FeatureInteractionTask.Regression)).Fit(D.Train),
+            _ => trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, DropoutRate = 0 }, columns, FeatureInteractionTask.Regression)).Fit(D.Train),
         };
         var metrics = D.Context.Regression.Evaluate(fitted.Transform(D.Test));
         TestContext.Out.WriteLine($"{model}: test RMSE {metrics.RootMeanSquaredError:F4}; linear (SDCA on one-hot) {LinearRmse.Value:F4}; loss {fitted.TrainingReport.Epochs[0].Loss:F4} → {fitted.TrainingReport.Epochs[^1].Loss:F4}");
@@ -53,8 +53,8 @@ public class FeatureInteractionQualityTests
     public void BinaryNfmAfmAndMlNetFfmTrainSideBySideOnTheSameColumns()
     {
         var ml = D.Context;
-        var nfm = ml.DeepRec().Trainers.Nfm(Quick(new NfmTrainer.Options { Factors = 16, BiInteractionDropout = 0.1, HiddenDropout = 0 }, Vectors, FeatureInteractionTask.BinaryClassification, 8));
-        var afm = ml.DeepRec().Trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0 }, Vectors, FeatureInteractionTask.BinaryClassification, 8));
+        var nfm = ml.DeepRec().Trainers.Nfm(Quick(new NfmTrainer.Options { Factors = 16, BiInteractionDropoutRate = 0.1, HiddenDropoutRate = 0 }, Vectors, FeatureInteractionTask.BinaryClassification, 8));
+        var afm = ml.DeepRec().Trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, DropoutRate = 0 }, Vectors, FeatureInteractionTask.BinaryClassification, 8));
         var ffm = ml.BinaryClassification.Trainers.FieldAwareFactorizationMachine(Vectors, "IsPositive");
         var results = new Dictionary<string, Microsoft.ML.Data.CalibratedBinaryClassificationMetrics>();
         using (var n = nfm.Fit(D.Train)) results["NFM"] = ml.BinaryClassification.Evaluate(n.Transform(D.Test), "IsPositive");
@@ -71,7 +71,7 @@ public class FeatureInteractionQualityTests
     [Test]
     public void EarlyStoppingOnValidationKeepsTheBestEpoch()
     {
-        var o = Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 8, BatchNormalization = false, BiInteractionDropout = 0 }, Keys, FeatureInteractionTask.Regression, 30);
+        var o = Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 8, BatchNormalization = false, BiInteractionDropoutRate = 0 }, Keys, FeatureInteractionTask.Regression, 30);
         o.EarlyStoppingPatience = 2; o.LearningRate = 0.05;
         using var model = D.Context.DeepRec().Trainers.Nfm(o).Fit(D.Train, D.Validation);
         var report = model.TrainingReport;
@@ -98,10 +98,10 @@ public class FeatureInteractionQualityTests
     {
         var trainers = D.Context.DeepRec().Trainers;
         var columns = Keys.Append("X").ToArray();
-        using var fm = trainers.Nfm(Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 16, BiInteractionDropout = 0, BatchNormalization = false }, columns, FeatureInteractionTask.Regression)).Fit(D.Train);
+        using var fm = trainers.Nfm(Quick(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), Factors = 16, BiInteractionDropoutRate = 0, BatchNormalization = false }, columns, FeatureInteractionTask.Regression)).Fit(D.Train);
 
         // A (practically) zero step size: after one epoch the copied weights are still the FM's.
-        var frozen = Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0, PretrainedModel = fm }, columns, FeatureInteractionTask.Regression, 1);
+        var frozen = Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, DropoutRate = 0, PretrainedModel = fm }, columns, FeatureInteractionTask.Regression, 1);
         frozen.Optimizer = DeepRecOptimizer.Sgd; frozen.LearningRate = 1e-12;
         using (var copy = trainers.Afm(frozen).Fit(D.Train))
         {
@@ -112,8 +112,8 @@ public class FeatureInteractionQualityTests
         }
 
         // Starting from the FM, the first epoch already fits far better than from a random start.
-        using var fromFm = trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0, PretrainedModel = fm }, columns, FeatureInteractionTask.Regression, 1)).Fit(D.Train);
-        using var fromScratch = trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, Dropout = 0 }, columns, FeatureInteractionTask.Regression, 1)).Fit(D.Train);
+        using var fromFm = trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, DropoutRate = 0, PretrainedModel = fm }, columns, FeatureInteractionTask.Regression, 1)).Fit(D.Train);
+        using var fromScratch = trainers.Afm(Quick(new AfmTrainer.Options { Factors = 16, AttentionSize = 8, DropoutRate = 0 }, columns, FeatureInteractionTask.Regression, 1)).Fit(D.Train);
         TestContext.Out.WriteLine($"first-epoch loss: from FM {fromFm.TrainingReport.Epochs[0].Loss:F4}, from scratch {fromScratch.TrainingReport.Epochs[0].Loss:F4}");
         Assert.That(fromFm.TrainingReport.Epochs[0].Loss, Is.LessThan(fromScratch.TrainingReport.Epochs[0].Loss));
     }

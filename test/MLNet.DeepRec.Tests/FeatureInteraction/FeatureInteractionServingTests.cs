@@ -82,7 +82,7 @@ public class FeatureInteractionServingTests
     public void UnseenCategoricalValuesContributeNothingAndScoreFinitely()
     {
         var ml = D.Context;
-        var o = new NfmTrainer.Options { FeatureColumnNames = new[] { "AKey", "BKey", "CKey" }, Factors = 8, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0, NumberOfEpochs = 3, Seed = 2 };
+        var o = new NfmTrainer.Options { FeatureColumnNames = new[] { "AKey", "BKey", "CKey" }, Factors = 8, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0, NumberOfEpochs = 3, Seed = 2 };
         using var model = ml.DeepRec().Trainers.Nfm(o).Fit(D.Train);
         var rows = PlantedData.Rows(3, 7);
         rows[1].C = "never-seen";
@@ -106,7 +106,7 @@ public class FeatureInteractionServingTests
         var ml = D.Context;
         using var afm = ml.DeepRec().Trainers.Afm(new AfmTrainer.Options
         {
-            FeatureColumnNames = new[] { "AKey", "BKey", "CKey" }, Factors = 16, AttentionSize = 8, Dropout = 0, NumberOfEpochs = 15, BatchSize = 128, LearningRate = 0.01, Seed = 4,
+            FeatureColumnNames = new[] { "AKey", "BKey", "CKey" }, Factors = 16, AttentionSize = 8, DropoutRate = 0, NumberOfEpochs = 15, BatchSize = 128, LearningRate = 0.01, Seed = 4,
         }).Fit(D.Train);
         var explanations = afm.Explain(D.Test, maxRows: 300);
         Assert.That(explanations, Has.Count.EqualTo(300));

@@ -20,7 +20,7 @@ public class FeatureInteractionSparseUpdateTests
 
     private static NfmTrainer.Options Nfm(EmbeddingUpdateMode mode, int epochs, double l2 = 0) => new()
     {
-        FeatureColumnNames = Columns, Task = FeatureInteractionTask.Regression, Factors = 16, BiInteractionDropout = 0.1, HiddenDropout = 0,
+        FeatureColumnNames = Columns, Task = FeatureInteractionTask.Regression, Factors = 16, BiInteractionDropoutRate = 0.1, HiddenDropoutRate = 0,
         NumberOfEpochs = epochs, Seed = 4, BatchSize = 128, LearningRate = 0.01, NumberOfThreads = 1, L2Regularization = l2, EmbeddingUpdates = mode,
     };
 
@@ -28,7 +28,7 @@ public class FeatureInteractionSparseUpdateTests
     private static NfmModule InitialModule(NfmTrainer.Options o, FieldFeatureLayout layout)
     {
         random.manual_seed(o.Seed);
-        return new NfmModule(layout.FeatureCount, layout.SlotCount, o.Factors, o.HiddenLayers, o.BatchNormalization, o.BiInteractionDropout, o.HiddenDropout);
+        return new NfmModule(layout.FeatureCount, layout.SlotCount, o.Factors, o.HiddenLayers, o.BatchNormalization, o.BiInteractionDropoutRate, o.HiddenDropoutRate);
     }
 
     /// <summary>The bits of the given rows of a table.</summary>
@@ -123,7 +123,7 @@ public class FeatureInteractionSparseUpdateTests
             Assert.That(read.Values, Has.Length.EqualTo(rows * 3));
             Assert.That(read.AllOnes, Is.False, "rows with fewer than three features have padding slots");
 
-            var o = new NfmTrainer.Options { Factors = 16, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0, NumberOfEpochs = 8, LearningRate = 0.02, BatchSize = 64, Seed = 1, NumberOfThreads = 1 };
+            var o = new NfmTrainer.Options { Factors = 16, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0, NumberOfEpochs = 8, LearningRate = 0.02, BatchSize = 64, Seed = 1, NumberOfThreads = 1 };
             using var model = ml.DeepRec().Trainers.Nfm(o).Fit(data);
             Assert.That(StepOptimizer.UseSparse(model.Module, model.Module.FeatureEmbedding, EmbeddingUpdateMode.Auto), Is.True, "3.4 M feature-table values: Auto updates the tables row-wise");
             Assert.That(StepOptimizer.UseSparse(model.Module, model.Module.FeatureBias, EmbeddingUpdateMode.Auto), Is.True, "one decision for all the model's tables");

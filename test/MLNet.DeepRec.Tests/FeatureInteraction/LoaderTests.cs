@@ -78,7 +78,7 @@ public class FeatureInteractionLoaderTests
         var data = keys.Fit(raw).Transform(raw);
         using var fm = ml.DeepRec().Trainers.Nfm(new NfmTrainer.Options
         {
-            FeatureColumnNames = new[] { "user", "item", "time of day" }, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropout = 0,
+            FeatureColumnNames = new[] { "user", "item", "time of day" }, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0,
             Factors = 4, NumberOfEpochs = 40, BatchSize = 64, LearningRate = 0.03, NumberOfThreads = 1,
         }).Fit(data);
         double rmse = ml.Regression.Evaluate(fm.Transform(data)).RootMeanSquaredError;

@@ -20,7 +20,7 @@ public class CollaborativeTrainerTests
 
     private static TopKMetrics Sampled(IItemScorer scorer) =>
         D.Context.DeepRec().Evaluation.EvaluateTopK(scorer, D.Test, D.Train,
-            new TopKEvaluationOptions { K = 10, NegativeCount = 99, UserColumn = "UserKey", ItemColumn = "ItemKey", Seed = 5 });
+            new TopKEvaluationOptions { K = 10, NegativesPerPositive = 99, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Seed = 5 });
 
     private static readonly Lazy<TopKMetrics> Popularity = new(() =>
         Sampled(D.Context.DeepRec().Evaluation.PopularityBaseline(D.Train, "UserKey", "ItemKey")));
@@ -35,7 +35,7 @@ public class CollaborativeTrainerTests
         var trainers = D.Context.DeepRec().Trainers;
         CollaborativeFilteringTransformer fitted = model switch
         {
-            "MF" => trainers.MatrixFactorization(Quick(new MatrixFactorizationTrainer.Options { LearningRate = 0.005 })).Fit(D.Train),
+            "MF" => trainers.MatrixFactorization(Quick(new BiasedMatrixFactorizationTrainer.Options { LearningRate = 0.005 })).Fit(D.Train),
             "GMF" => trainers.Gmf(Quick(new GmfTrainer.Options { Factors = 16, LearningRate = 0.005 })).Fit(D.Train),
             "MLP" => trainers.Mlp(Quick(new MlpTrainer.Options { LearningRate = 0.003 }, 10)).Fit(D.Train),
             _ => trainers.NeuMF(Quick(new NeuMFTrainer.Options { Factors = 16, LearningRate = 0.003 })).Fit(D.Train),
@@ -63,7 +63,7 @@ public class CollaborativeTrainerTests
         ml.Log += watch;
         try
         {
-            using var mf = ml.DeepRec().Trainers.MatrixFactorization(Quick(new MatrixFactorizationTrainer.Options { NumberOfThreads = wanted }, epochs: 1)).Fit(D.Train);
+            using var mf = ml.DeepRec().Trainers.MatrixFactorization(Quick(new BiasedMatrixFactorizationTrainer.Options { NumberOfThreads = wanted }, epochs: 1)).Fit(D.Train);
         }
         finally
         {
@@ -76,7 +76,7 @@ public class CollaborativeTrainerTests
     [Test]
     public void BprLossTrainsMatrixFactorization()
     {
-        using var mf = D.Context.DeepRec().Trainers.MatrixFactorization(Quick(new MatrixFactorizationTrainer.Options { Loss = CollaborativeLoss.Bpr, LearningRate = 0.005, NegativesPerPositive = 2 })).Fit(D.Train);
+        using var mf = D.Context.DeepRec().Trainers.MatrixFactorization(Quick(new BiasedMatrixFactorizationTrainer.Options { Loss = CollaborativeLoss.Bpr, LearningRate = 0.005, NegativesPerPositive = 2 })).Fit(D.Train);
         Assert.That(Sampled(mf).HitRate, Is.GreaterThan(Popularity.Value.HitRate + 0.15));
     }
 
@@ -103,7 +103,7 @@ public class CollaborativeTrainerTests
         try
         {
             // A high learning rate over-fits quickly, so the validation metric peaks early.
-            var o = Quick(new MatrixFactorizationTrainer.Options { LearningRate = 0.05, Factors = 64, EarlyStoppingPatience = 2 }, 30);
+            var o = Quick(new BiasedMatrixFactorizationTrainer.Options { LearningRate = 0.05, Factors = 64, EarlyStoppingPatience = 2 }, 30);
             using var model = ml.DeepRec().Trainers.MatrixFactorization(o).Fit(D.Train, D.Validation);
             var report = model.TrainingReport;
             Assert.That(report.BestEpoch, Is.Not.Null);
@@ -112,7 +112,7 @@ public class CollaborativeTrainerTests
             Assert.That(report.Epochs.Count, Is.LessThanOrEqualTo(Math.Min(30, report.BestEpoch.Value + 2)), "stopped after patience ran out");
             // The restored weights reproduce the best validation metric.
             var again = ml.DeepRec().Evaluation.EvaluateTopK(model, D.Validation, D.Train,
-                new TopKEvaluationOptions { K = o.ValidationK, NegativeCount = o.ValidationNegatives, Seed = o.Seed, UserColumn = "UserKey", ItemColumn = "ItemKey" });
+                new TopKEvaluationOptions { K = o.ValidationK, NegativesPerPositive = o.ValidationNegativesPerPositive, Seed = o.Seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" });
             Assert.That(again.Ndcg, Is.EqualTo(best).Within(1e-9));
         }
         finally { ml.Log -= OnLog; }
@@ -150,9 +150,9 @@ public class CollaborativeTrainerTests
         var trainers = D.Context.DeepRec().Trainers;
         var models = new CollaborativeFilteringTransformer[]
         {
-            trainers.MatrixFactorization(Quick(new MatrixFactorizationTrainer.Options(), 1)).Fit(D.Train),
+            trainers.MatrixFactorization(Quick(new BiasedMatrixFactorizationTrainer.Options(), 1)).Fit(D.Train),
             trainers.Gmf(Quick(new GmfTrainer.Options(), 1)).Fit(D.Train),
-            trainers.Mlp(Quick(new MlpTrainer.Options { Layers = new[] { 32, 16 } }, 1)).Fit(D.Train),
+            trainers.Mlp(Quick(new MlpTrainer.Options { MlpLayers = new[] { 32, 16 } }, 1)).Fit(D.Train),
             trainers.NeuMF(Quick(new NeuMFTrainer.Options(), 1)).Fit(D.Train),
         };
         foreach (var model in models)
@@ -195,7 +195,7 @@ public class CollaborativeTrainerTests
     {
         var t = D.Context.DeepRec().Trainers;
         using var gmf = t.Gmf(Quick(new GmfTrainer.Options { Factors = 8, LearningRate = 0.005 }, 4)).Fit(D.Train);
-        using var mlp = t.Mlp(Quick(new MlpTrainer.Options { Layers = new[] { 32, 16, 8 }, LearningRate = 0.003 }, 4)).Fit(D.Train);
+        using var mlp = t.Mlp(Quick(new MlpTrainer.Options { MlpLayers = new[] { 32, 16, 8 }, LearningRate = 0.003 }, 4)).Fit(D.Train);
         using var neumf = t.NeuMF(Quick(new NeuMFTrainer.Options { Factors = 8, MlpLayers = new[] { 32, 16, 8 }, PretrainedGmf = gmf, PretrainedMlp = mlp, Optimizer = MLNet.DeepRec.Training.DeepRecOptimizer.Sgd, LearningRate = 0.05 }, 2)).Fit(D.Train);
         Assert.That(Sampled(neumf).HitRate, Is.GreaterThan(Popularity.Value.HitRate + 0.15));
         Assert.Throws<ArgumentException>(() => t.NeuMF(Quick(new NeuMFTrainer.Options { Factors = 16, MlpLayers = new[] { 32, 16, 8 }, PretrainedGmf = gmf, PretrainedMlp = mlp })).Fit(D.Train));

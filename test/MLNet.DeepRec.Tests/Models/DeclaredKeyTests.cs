@@ -47,7 +47,7 @@ public class DeclaredKeyTests
         var ml = new MLContext(0);
         var train = ml.Data.LoadFromEnumerable(Interactions());
         using CollaborativeFilteringTransformer model = kind == "MF"
-            ? ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { NumberOfEpochs = 3, Seed = 1 }).Fit(train)
+            ? ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { NumberOfEpochs = 3, Seed = 1 }).Fit(train)
             : ml.DeepRec().Trainers.NeuMF(new NeuMFTrainer.Options { NumberOfEpochs = 3, Seed = 1 }).Fit(train);
         Assert.That(model.UserCount, Is.EqualTo(1000));
         Assert.That(model.ItemCount, Is.EqualTo(5000));
@@ -89,7 +89,7 @@ public class DeclaredKeyTests
     {
         var ml = new MLContext(0);
         var train = ml.Data.LoadFromEnumerable(Interactions());
-        using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { NumberOfEpochs = 2, Seed = 1 }).Fit(train);
+        using var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { NumberOfEpochs = 2, Seed = 1 }).Fit(train);
         string path = Path.Combine(Path.GetTempPath(), $"deeprec-keys-{Guid.NewGuid():N}.zip");
         try
         {
@@ -101,7 +101,7 @@ public class DeclaredKeyTests
             Assert.That(loaded.ScoreCandidates(users, items, 1), Is.EqualTo(model.ScoreCandidates(users, items, 1)).Within(1e-6));
 
             // Continued training on new interactions keeps the rows of users absent from them.
-            using var continued = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+            using var continued = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
             {
                 NumberOfEpochs = 1, Seed = 1, InitialModel = loaded,
             }).Fit(ml.Data.LoadFromEnumerable(new[] { new Row { UserId = 500, ItemId = 4000 }, new Row { UserId = 101, ItemId = 2001 } }));
@@ -156,7 +156,7 @@ public class WideCatalogueRecommendTests
         var rows = Enumerable.Range(0, 20_000).Select(i => new Row { UserId = (uint)random.Next(0, 300), ItemId = (uint)i })
             .Concat(Enumerable.Range(0, 3_000).Select(_ => new Row { UserId = (uint)random.Next(0, 300), ItemId = (uint)random.Next(0, 2_000) }))
             .ToArray();
-        using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { NumberOfEpochs = 2, Seed = 1, Factors = 8 })
+        using var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { NumberOfEpochs = 2, Seed = 1, Factors = 8 })
             .Fit(ml.Data.LoadFromEnumerable(rows));
         Assert.That(model.TrainedItemCount, Is.EqualTo(20_000));
         uint[] users = { 1, 2, 17, 150, 299 };

@@ -1,3 +1,4 @@
+using MLNet.DeepRec.Data;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.DeepRec.Trainers;
@@ -38,7 +39,7 @@ public class HardInputTests
         new() { UserId = "b", ItemId = "z" }, new() { UserId = "c", ItemId = "x" }, new() { UserId = "c", ItemId = "w" },
     };
 
-    private static MatrixFactorizationTrainer.Options Mf(int epochs = 1) => new() { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = epochs, Factors = 4, Seed = 1 };
+    private static BiasedMatrixFactorizationTrainer.Options Mf(int epochs = 1) => new() { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = epochs, Factors = 4, Seed = 1 };
 
     /// <summary>A token that is already cancelled: a Fit that reached the epoch loop would throw OperationCanceledException,
     /// so an ArgumentException proves the check ran before any training.</summary>
@@ -97,7 +98,7 @@ public class HardInputTests
         yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.NegativesPerPositive = 0), "NegativesPerPositive").SetName("NegativesPerPositive 0");
         yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.NegativesPerPositive = 1001), "NegativesPerPositive").SetName("NegativesPerPositive 1001");
         yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.ValidationK = 0), "ValidationK").SetName("ValidationK 0");
-        yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.ValidationNegatives = 100_001), "ValidationNegatives").SetName("ValidationNegatives 100001");
+        yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.ValidationNegativesPerPositive = 100_001), "ValidationNegativesPerPositive").SetName("ValidationNegativesPerPositive 100001");
         yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.PretrainAlpha = double.NaN), "PretrainAlpha").SetName("PretrainAlpha NaN");
         yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.RatingThreshold = float.PositiveInfinity), "RatingThreshold").SetName("RatingThreshold +Inf");
         yield return new TestCaseData((Action<NeuMFTrainer.Options>)(o => o.ItemIdColumnName = "UserKey"), "ItemIdColumnName").SetName("ItemIdColumnName same as UserIdColumnName");
@@ -130,7 +131,7 @@ public class HardInputTests
         var ml = new MLContext(0);
         var data = DenseUserData(ml);
         CollaborativeFilteringTransformer trained = model == "MF"
-            ? ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+            ? ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
                 { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 2, Factors = 8, NegativeSampling = sampling, Seed = 3 }).Fit(data)
             : ml.DeepRec().Trainers.NeuMF(new NeuMFTrainer.Options
                 { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 2, Factors = 8, MlpLayers = new[] { 16, 8 }, NegativeSampling = sampling, Seed = 3 }).Fit(data);
@@ -195,7 +196,7 @@ public class HardInputTests
     [Test]
     public void TheDivergenceMessageNamesTheLearningRate()
     {
-        var e = TrainingCore.Diverged(3, double.NaN, new MatrixFactorizationTrainer.Options { LearningRate = 5 }, null);
+        var e = TrainingCore.Diverged(3, double.NaN, new BiasedMatrixFactorizationTrainer.Options { LearningRate = 5 }, null);
         Assert.That(e.Message, Does.Contain("epoch 3").And.Contain("NaN").And.Contain("LearningRate = 5").And.Contain("L2Regularization"));
     }
 }

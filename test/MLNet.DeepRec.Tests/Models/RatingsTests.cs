@@ -69,9 +69,9 @@ public class RatingsTests
 
     internal static IEstimator<ITransformer> Trainer(MLContext ml, string model) => model switch
     {
-        "MF" => ml.DeepRec().Trainers.MatrixFactorization(Ratings(new MatrixFactorizationTrainer.Options { Factors = 16, LearningRate = 0.005, EmbeddingRegularization = 0.02 })),
+        "MF" => ml.DeepRec().Trainers.MatrixFactorization(Ratings(new BiasedMatrixFactorizationTrainer.Options { Factors = 16, LearningRate = 0.005, EmbeddingRegularization = 0.02 })),
         "GMF" => ml.DeepRec().Trainers.Gmf(Ratings(new GmfTrainer.Options { Factors = 16, LearningRate = 0.005, EmbeddingRegularization = 0.02 })),
-        "MLP" => ml.DeepRec().Trainers.Mlp(Ratings(new MlpTrainer.Options { Layers = [32, 16], LearningRate = 0.005, EmbeddingRegularization = 0.005 }, 30)),
+        "MLP" => ml.DeepRec().Trainers.Mlp(Ratings(new MlpTrainer.Options { MlpLayers = [32, 16], LearningRate = 0.005, EmbeddingRegularization = 0.005 }, 30)),
         _ => ml.DeepRec().Trainers.NeuMF(Ratings(new NeuMFTrainer.Options { Factors = 16, MlpLayers = [32, 16], LearningRate = 0.005, EmbeddingRegularization = 0.01 })),
     };
 
@@ -134,21 +134,21 @@ public class RatingsTests
             Assert.That(b, Is.EqualTo(a).Within(1e-5));
 
             // Continuing a rating model as an implicit-feedback one is a named error, not a silent mix of objectives.
-            var implicitTrainer = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+            var implicitTrainer = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
             { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 16, InitialModel = loaded, NumberOfEpochs = 1 });
             var e = Assert.Throws<ArgumentException>(() => implicitTrainer.Fit(keys.Transform(train)));
             Assert.That(e!.Message, Does.Contain("InitialModel").And.Contain("ratings"));
         }
         finally { File.Delete(path); }
 
-        Assert.That(Assert.Throws<ArgumentException>(() => ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { Loss = CollaborativeLoss.SquaredError }))!.Message,
+        Assert.That(Assert.Throws<ArgumentException>(() => ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { Loss = CollaborativeLoss.SquaredError }))!.Message,
             Does.Contain("LabelColumnName"));
-        Assert.That(Assert.Throws<ArgumentException>(() => ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        Assert.That(Assert.Throws<ArgumentException>(() => ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
             { Loss = CollaborativeLoss.SquaredError, LabelColumnName = "Label", RatingThreshold = 4 }))!.Message, Does.Contain("RatingThreshold"));
-        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { EmbeddingRegularization = -1 }))!.ParamName,
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { EmbeddingRegularization = -1 }))!.ParamName,
             Is.EqualTo("EmbeddingRegularization"));
         // Ratings given to an implicit-feedback model: the message points to both ways out.
-        var wrong = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", LabelColumnName = "Label", NumberOfEpochs = 1 });
+        var wrong = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", LabelColumnName = "Label", NumberOfEpochs = 1 });
         Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => wrong.Fit(keys.Transform(train)))!.Message, Does.Contain("SquaredError").And.Contain("RatingThreshold"));
     }
 }

@@ -9,7 +9,7 @@ public class RecommendationAndBadInputTests
 {
     private static TestData.Keyed D => TestData.SmallSynthetic;
     private static readonly Lazy<CollaborativeFilteringTransformer> Model = new(() =>
-        D.Context.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        D.Context.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
         { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 3, Seed = 1, LearningRate = 0.005 }).Fit(D.Train));
 
     private static HashSet<uint> SeenBy(uint user) =>
@@ -74,7 +74,7 @@ public class RecommendationAndBadInputTests
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Gmf(new GmfTrainer.Options { NumberOfEpochs = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Gmf(new GmfTrainer.Options { ValidationK = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Gmf(new GmfTrainer.Options { LearningRate = double.NaN }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => t.Mlp(new MlpTrainer.Options { Layers = new[] { 33, 8 } }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.Mlp(new MlpTrainer.Options { MlpLayers = new[] { 33, 8 } }));
     }
 
     public sealed class Pair { public string UserId { get; set; } = ""; public string ItemId { get; set; } = ""; }

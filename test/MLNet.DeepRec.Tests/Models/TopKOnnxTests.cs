@@ -15,7 +15,7 @@ public class TopKOnnxTests
     {
         var t = D.Context.DeepRec().Trainers;
         using CollaborativeFilteringTransformer model = kind == "MF"
-            ? t.MatrixFactorization(new MatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 2, Seed = 1 }).Fit(D.Train)
+            ? t.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 2, Seed = 1 }).Fit(D.Train)
             : t.NeuMF(new NeuMFTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 2, Seed = 1, Factors = 4, MlpLayers = new[] { 16, 8 } }).Fit(D.Train);
         uint[] users = { 1, 17, 0, 250 };
         const int k = 10;

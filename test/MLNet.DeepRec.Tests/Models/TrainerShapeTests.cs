@@ -46,7 +46,7 @@ public class TrainerShapeTests
     public void MfEmbeddingsAndBiasesReproduceItsScores()
     {
         var ml = D.Context;
-        using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 8, NumberOfEpochs = 2 }).Fit(D.Train);
+        using var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 8, NumberOfEpochs = 2 }).Fit(D.Train);
         var p = model.Model.GetUserEmbeddings();
         var q = model.Model.GetItemEmbeddings();
         var bu = model.Model.GetUserBiases()!;
@@ -74,7 +74,7 @@ public class TrainerShapeTests
     public void ImplicitModelsAreEvaluatedByBinaryClassificationEvaluate()
     {
         var ml = D.Context;
-        using var model = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 16, NumberOfEpochs = 8, LearningRate = 0.005 }).Fit(D.Train);
+        using var model = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 16, NumberOfEpochs = 8, LearningRate = 0.005 }).Fit(D.Train);
         var itemIds = D.All.GetColumn<string>("ItemId").Distinct().ToArray();
         var random = new Random(4);
         var rows = new List<LabelledPair>();
@@ -97,7 +97,7 @@ public class TrainerShapeTests
     public void ValidationSetDrivesEarlyStoppingInsideAPipeline()
     {
         var ml = D.Context;
-        var options = new MatrixFactorizationTrainer.Options
+        var options = new BiasedMatrixFactorizationTrainer.Options
         {
             UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Factors = 8, NumberOfEpochs = 6, ValidationSet = D.Validation, EarlyStoppingPatience = 2,
         };
@@ -122,7 +122,7 @@ public class TrainerShapeTests
         var otherKeys = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId").Fit(reversedIds)
             .Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId").Fit(D.All));
         var validation = otherKeys.Transform(split.Validation!);
-        var trainer = ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 1, ValidationSet = validation });
+        var trainer = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 1, ValidationSet = validation });
         var e = Assert.Throws<ArgumentException>(() => trainer.Fit(D.Train));
         TestContext.Out.WriteLine(e!.Message);
         Assert.That(e.Message, Does.Contain("'UserKey'").And.Contain("different MapValueToKey"));

@@ -93,7 +93,7 @@ public class SasRecHardInputTests
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.NumberOfHeads = 3), "NumberOfHeads").SetName("SASRec NumberOfHeads not dividing HiddenSize");
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.FeedForwardSize = -1), "FeedForwardSize").SetName("SASRec FeedForwardSize -1");
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.MaxLength = 1025), "MaxLength").SetName("SASRec MaxLength 1025");
-        yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.NegativeCount = 0), "NegativeCount").SetName("SASRec NegativeCount 0");
+        yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.NegativesPerPositive = 0), "NegativesPerPositive").SetName("SASRec NegativesPerPositive 0");
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.TopK = 0), "TopK").SetName("SASRec TopK 0");
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.BatchSize = 0), "BatchSize").SetName("SASRec BatchSize 0");
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.ItemIdColumnName = "UserKey"), "ItemIdColumnName").SetName("SASRec item column same as user column");

@@ -53,8 +53,8 @@ public class SasRecScaleTests
     {
         UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", TimestampColumnName = "Timestamp",
         MaxLength = 10, HiddenSize = 16, NumberOfBlocks = 1, NumberOfHeads = 1, DropoutRate = 0.1,
-        LearningRate = 0.01, BatchSize = 64, NumberOfEpochs = epochs, Loss = loss, NegativeCount = 20, Seed = 4, TopK = 10,
-        ValidationNegatives = 50,
+        LearningRate = 0.01, BatchSize = 64, NumberOfEpochs = epochs, Loss = loss, NegativesPerPositive = 20, Seed = 4, TopK = 10,
+        ValidationNegativesPerPositive = 50,
     };
 
     private static uint[] ItemKeysOf(IDataView log) => log.GetColumn<uint>("ItemKey").ToArray();

@@ -13,12 +13,12 @@ public class SasRecTrainingTests
     {
         UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", TimestampColumnName = "Timestamp",
         MaxLength = 20, HiddenSize = 32, NumberOfBlocks = 1, NumberOfHeads = 2, DropoutRate = 0.1,
-        LearningRate = 0.005, BatchSize = 64, NumberOfEpochs = epochs, Loss = loss, NegativeCount = 20, Seed = 3, TopK = 5,
+        LearningRate = 0.005, BatchSize = 64, NumberOfEpochs = epochs, Loss = loss, NegativesPerPositive = 20, Seed = 3, TopK = 5,
     };
 
     private static TopKMetrics Evaluate(IItemScorer scorer, RankingProtocol protocol) =>
         D.Context.DeepRec().Evaluation.EvaluateTopK(scorer, D.Test, D.Train,
-            new TopKEvaluationOptions { K = 10, Protocol = protocol, NegativeCount = 30, UserColumn = "UserKey", ItemColumn = "ItemKey", Seed = 5 });
+            new TopKEvaluationOptions { K = 10, Protocol = protocol, NegativesPerPositive = 30, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Seed = 5 });
 
     private static readonly Lazy<(TopKMetrics Sampled, TopKMetrics Full)> Popularity = new(() =>
     {

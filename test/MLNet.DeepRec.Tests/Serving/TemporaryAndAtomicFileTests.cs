@@ -119,7 +119,7 @@ public sealed class TemporaryAndAtomicFileTests
     }
 
     private static CollaborativeFilteringTransformer Fit(MLContext ml, IDataView data) =>
-        ml.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
         {
             UserIdColumnName = nameof(KeyRow.UserId), ItemIdColumnName = nameof(KeyRow.ItemId), NumberOfEpochs = 1, Seed = 1,
         }).Fit(data);

@@ -84,7 +84,7 @@ public sealed class ThreadSafetyTests
     public void RecommendFromFourThreadsGivesTheSequentialLists()
     {
         var d = TestData.SmallSynthetic;
-        using var model = d.Context.DeepRec().Trainers.MatrixFactorization(new MatrixFactorizationTrainer.Options
+        using var model = d.Context.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
         {
             UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", NumberOfEpochs = 1, Seed = 1,
         }).Fit(d.Train);

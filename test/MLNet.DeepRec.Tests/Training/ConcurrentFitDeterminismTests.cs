@@ -41,7 +41,7 @@ public sealed class ConcurrentFitDeterminismTests
         {
             FeatureColumnNames = ["UserKey", "ContextKey", "Dense"],
             Task = FeatureInteractionTask.BinaryClassification,
-            NumberOfEpochs = 3, Seed = seed, NumberOfThreads = 1, BiInteractionDropout = 0.3, HiddenDropout = 0.3,
+            NumberOfEpochs = 3, Seed = seed, NumberOfThreads = 1, BiInteractionDropoutRate = 0.3, HiddenDropoutRate = 0.3,
         }).Fit(data).OnnxModel;
 
         byte[] aloneA = FitOnnx(11), aloneB = FitOnnx(12);

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using MLNet.DeepRec.Models;
+using MLNet.DeepRec.Training;
 
 namespace MLNet.DeepRec.Trainers;
 
@@ -7,13 +8,22 @@ namespace MLNet.DeepRec.Trainers;
 /// Dot-product matrix factorization with user/item/global biases, trained on implicit feedback with BCE or BPR loss.
 /// The baseline every neural model should be compared with (Rendle et al. 2020).
 /// </summary>
-public sealed class MatrixFactorizationTrainer : CollaborativeTrainerBase<MatrixFactorizationTrainer.Options>
+public sealed class BiasedMatrixFactorizationTrainer : CollaborativeTrainerBase<BiasedMatrixFactorizationTrainer.Options>
 {
+    /// <summary>Default values of <see cref="Options"/> and of the catalog's short overload.</summary>
+    public static class Defaults
+    {
+        /// <summary>Latent factors: 32.</summary>
+        public const int Factors = 32;
+        /// <summary>Default number of epochs.</summary>
+        public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
+    }
+
     /// <summary>Dot-product MF options.</summary>
     public sealed class Options : CollaborativeTrainerOptions
     {
         /// <summary>Latent factors, 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 32.</summary>
-        public int Factors = 32;
+        public int Factors = Defaults.Factors;
 
         internal override void Validate()
         {
@@ -22,7 +32,7 @@ public sealed class MatrixFactorizationTrainer : CollaborativeTrainerBase<Matrix
         }
     }
 
-    internal MatrixFactorizationTrainer(MLContext mlContext, Options options) : base(mlContext, options, "MF") { }
+    internal BiasedMatrixFactorizationTrainer(MLContext mlContext, Options options) : base(mlContext, options, "MF") { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
         new DotProductMFModule(userCount, itemCount, TrainerOptions.Factors);
