@@ -98,6 +98,15 @@ public static class DeepRecServing
             mlContext.TempFilePath = loadFolder;
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
             ITransformer model = mlContext.Model.Load(stream, out inputSchema);
+            try
+            {
+                model = LoadedModelBatching.Wrap(mlContext, model);
+            }
+            catch
+            {
+                (model as IDisposable)?.Dispose();
+                throw;
+            }
             loaded = true;
             return model;
         }
