@@ -54,6 +54,15 @@ internal sealed class BatchedOnnxScorer : IDisposable
         _modelBytes = modelBytes;
     }
 
+    /// <summary>ONNX Runtime batch calls made by cursors on this thread (for tests: the row-by-row fallback gives the same
+    /// values, only slower, so only this tells the two apart).</summary>
+    [ThreadStatic]
+    internal static long t_batchesOnThisThread;
+
+    /// <summary>Which check last sent a Transform on this thread to the row-by-row path (diagnostics for tests).</summary>
+    [ThreadStatic]
+    internal static int t_lastFallback;
+
     /// <summary>Whether <paramref name="onnx"/> followed by <paramref name="mapping"/> is a DeepRec scoring pair.</summary>
     public static bool IsScoringPair(ITransformer onnx, ITransformer mapping)
     {
@@ -135,56 +144,71 @@ internal sealed class BatchedOnnxScorer : IDisposable
         /// <summary>Width of each ONNX output that can be read.</summary>
         public required Dictionary<string, (OnnxElementType Type, int Width)> OnnxOutputs { get; init; }
 
+        private static Plan? Fallback(int check)
+        {
+            t_lastFallback = check;
+            return null;
+        }
+
         public static Plan? TryCreate(DataViewSchema input, DataViewSchema onnxSchema, DataViewSchema output, OnnxModelSummary summary)
         {
             var inputs = new List<InputPlan>();
             foreach (OnnxValueSummary graphInput in summary.Inputs)
             {
                 if (graphInput.ElementType is not (OnnxElementType.UInt32 or OnnxElementType.Float) || !graphInput.HasShape || graphInput.Dims.Count < 1)
-                    return null;
+                    return Fallback(1);
                 long[] rowDims = graphInput.Dims.Skip(1).ToArray();
-                if (rowDims.Any(d => d <= 0)) return null;
+                if (rowDims.Any(d => d <= 0)) return Fallback(2);
                 long width = rowDims.Aggregate(1L, (a, d) => a * d);
-                if (width > int.MaxValue / MaxBatchRows) return null;
-                if (input.GetColumnOrNull(graphInput.Name) is not DataViewSchema.Column column) return null;
+                if (width > int.MaxValue / MaxBatchRows) return Fallback(3);
+                if (input.GetColumnOrNull(graphInput.Name) is not DataViewSchema.Column column) return Fallback(4);
                 Type raw = graphInput.ElementType == OnnxElementType.UInt32 ? typeof(uint) : typeof(float);
                 bool isVector = column.Type is VectorDataViewType;
                 if (column.Type is VectorDataViewType vector)
                 {
-                    if (vector.ItemType.RawType != raw || (vector.Size != 0 && vector.Size != width)) return null;
+                    if (vector.ItemType.RawType != raw || (vector.Size != 0 && vector.Size != width)) return Fallback(5);
                 }
                 else if (column.Type.RawType != raw || width != 1)
-                    return null;
+                    return Fallback(6);
                 inputs.Add(new InputPlan(graphInput.Name, column.Index, graphInput.ElementType, rowDims, (int)width, isVector));
             }
 
             var onnxOutputs = new Dictionary<string, (OnnxElementType, int)>(StringComparer.Ordinal);
             int n = input.Count, m = onnxSchema.Count - n;
-            if (m <= 0 || output.Count <= onnxSchema.Count) return null;
+            if (m <= 0 || output.Count <= onnxSchema.Count) return Fallback(7);
             var outputs = new List<OutputPlan>();
+            // ML.NET places a shadowed (hidden) column just before the column that hides it, so the output columns are
+            // told apart by name and type: the graph's vector outputs (hidden or not) and the mapping's scalars.
+            var graphColumns = new HashSet<string>(Enumerable.Range(n, m).Select(j => onnxSchema[j].Name), StringComparer.Ordinal);
+            int vectors = 0;
             for (int j = n; j < output.Count; j++)
             {
                 DataViewSchema.Column c = output[j];
-                if (j < onnxSchema.Count)
+                if (c.Type is VectorDataViewType v && graphColumns.Contains(c.Name))
                 {
-                    if (c.Name != onnxSchema[j].Name || summary.Outputs.FirstOrDefault(o => o.Name == c.Name) is not { } graphOutput) return null;
-                    if (c.Type is not VectorDataViewType { Size: > 0 } v) return null;
+                    if (summary.Outputs.FirstOrDefault(o => o.Name == c.Name) is not { } graphOutput || !graphOutput.HasShape || graphOutput.Dims.Count < 1) return Fallback(8);
+                    // ML.NET types an output with a symbolic batch axis as a vector of unknown size: the graph gives the width.
+                    long graphWidth = graphOutput.Dims.Skip(1).Aggregate(1L, (a, d) => d > 0 && a > 0 ? a * d : -1);
+                    if (graphWidth <= 0 || graphWidth > int.MaxValue / MaxBatchRows || (v.Size != 0 && v.Size != graphWidth)) return Fallback(10);
+                    int width = (int)graphWidth;
                     OnnxElementType? type = v.ItemType.RawType == typeof(float) ? OnnxElementType.Float
                         : v.ItemType.RawType == typeof(uint) ? OnnxElementType.UInt32 : null;
-                    if (type is not OnnxElementType known || known != graphOutput.ElementType) return null;
-                    onnxOutputs[c.Name] = (known, v.Size);
-                    outputs.Add(new OutputPlan(OutputKind.OnnxVector, c.Name, known, v.Size));
+                    if (type is not OnnxElementType known || known != graphOutput.ElementType) return Fallback(11);
+                    onnxOutputs[c.Name] = (known, width);
+                    outputs.Add(new OutputPlan(OutputKind.OnnxVector, c.Name, known, width));
+                    vectors++;
                 }
                 else if (c.Name is DeepRecColumns.Score or DeepRecColumns.Probability && c.Type == NumberDataViewType.Single)
                     outputs.Add(new OutputPlan(OutputKind.Scalar, c.Name, OnnxElementType.Float, 1));
                 else if (c.Name == DeepRecColumns.PredictedLabel && c.Type == BooleanDataViewType.Instance)
                     outputs.Add(new OutputPlan(OutputKind.PredictedLabel, DeepRecColumns.Probability, OnnxElementType.Float, 1));
                 else
-                    return null;
+                    return Fallback(12);
             }
+            if (vectors != m) return Fallback(9);
             // The scalar columns read the first element of the graph's 1-element vectors.
             foreach (OutputPlan o in outputs.Where(o => o.Kind != OutputKind.OnnxVector))
-                if (!onnxOutputs.TryGetValue(o.OnnxOutput, out var source) || source.Item1 != OnnxElementType.Float) return null;
+                if (!onnxOutputs.TryGetValue(o.OnnxOutput, out var source) || source.Item1 != OnnxElementType.Float) return Fallback(13);
             return new Plan { Inputs = [.. inputs], Outputs = [.. outputs], OnnxOutputs = onnxOutputs };
         }
     }
@@ -305,6 +329,7 @@ internal sealed class BatchedOnnxScorer : IDisposable
                 _batchCount = rows;
 
                 InferenceSession session = _view._parent.Session();
+                t_batchesOnThisThread++;
                 var values = new OrtValue[_buffers.Length];
                 try
                 {

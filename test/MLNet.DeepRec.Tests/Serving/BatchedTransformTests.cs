@@ -203,6 +203,7 @@ public class BatchedTransformTests
     /// <summary>Same schema (names, types, hidden flags, order), same row count, same value in every column of every row.</summary>
     internal static void AssertSameOutput(IDataView batched, IDataView rowByRow, string what)
     {
+        long batchesBefore = BatchedOnnxScorer.t_batchesOnThisThread;
         Assert.That(batched.Schema.Count, Is.EqualTo(rowByRow.Schema.Count), what + ": column count");
         for (int c = 0; c < rowByRow.Schema.Count; c++)
         {
@@ -211,7 +212,9 @@ public class BatchedTransformTests
             Assert.That((actual.Name, actual.IsHidden, actual.Type.ToString()), Is.EqualTo((expected.Name, expected.IsHidden, expected.Type.ToString())), $"{what}: column {c}");
             Assert.That(actual.Type, Is.EqualTo(expected.Type), $"{what}: column {c} ({expected.Name}) type");
         }
-        List<object[]> a = ReadAll(batched), e = ReadAll(rowByRow);
+        List<object[]> a = ReadAll(batched);
+        Assert.That(BatchedOnnxScorer.t_batchesOnThisThread, Is.GreaterThan(batchesBefore), what + $": scored in batches (not the row-by-row fallback, check {BatchedOnnxScorer.t_lastFallback})");
+        List<object[]> e = ReadAll(rowByRow);
         Assert.That(a.Count, Is.EqualTo(e.Count), what + ": row count");
         Assert.That(a.Count, Is.GreaterThan(0));
         for (int r = 0; r < e.Count; r++)
