@@ -103,6 +103,9 @@ internal sealed class BatchedOnnxScorer : IDisposable
             using SessionOptions options = scoring.GpuDeviceId is int gpu
                 ? SessionOptions.MakeSessionOptionWithCudaProvider(gpu)
                 : new SessionOptions();
+            // Worker threads that spin between batches take the CPU from the cursors feeding them (and from everything
+            // else on a busy machine); one batch's work is milliseconds, so they wait without spinning.
+            options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             try
             {
                 _session = new InferenceSession(_modelBytes(), options);
@@ -255,7 +258,11 @@ internal sealed class BatchedOnnxScorer : IDisposable
         {
             private readonly ScoredView _view;
             private readonly bool[] _active;
-            private readonly DataViewRowCursor _main;
+            // Null when no input column is active (e.g. GetColumn("Score")): the feeding cursor alone walks the input, and
+            // row ids are kept per batch.
+            private readonly DataViewRowCursor? _main;
+            private readonly DataViewRowId[]? _ids;
+            private ValueGetter<DataViewRowId>? _feedIds;
             private readonly int _inputCount;
             private readonly string[] _outputNames = [];
             private readonly Dictionary<string, Array> _outputs = new(StringComparer.Ordinal);
@@ -273,10 +280,14 @@ internal sealed class BatchedOnnxScorer : IDisposable
                 _view = view;
                 _active = active;
                 _inputCount = view._input.Schema.Count;
-                _main = view._input.GetRowCursor(view._input.Schema.Where(c => active[c.Index]));
+                var passThrough = view._input.Schema.Where(c => active[c.Index]).ToArray();
                 var needed = new HashSet<string>(StringComparer.Ordinal);
                 for (int j = _inputCount; j < active.Length; j++)
                     if (active[j]) needed.Add(view._plan.Outputs[j - _inputCount].OnnxOutput);
+                if (needed.Count == 0 || passThrough.Length > 0)
+                    _main = view._input.GetRowCursor(passThrough);
+                else
+                    _ids = new DataViewRowId[view._batchRows];
                 if (needed.Count == 0) return;
                 _outputNames = [.. needed];
                 foreach (string name in _outputNames)
@@ -292,36 +303,50 @@ internal sealed class BatchedOnnxScorer : IDisposable
 
             public override long Position => _position;
 
-            public override long Batch => _main.Batch;
+            public override long Batch => _main?.Batch ?? 0;
 
-            public override ValueGetter<DataViewRowId> GetIdGetter() => _main.GetIdGetter();
+            public override ValueGetter<DataViewRowId> GetIdGetter() =>
+                _main?.GetIdGetter() ?? ((ref DataViewRowId id) => id = _ids![Row()]);
 
             public override bool IsColumnActive(DataViewSchema.Column column) => column.Index >= 0 && column.Index < _active.Length && _active[column.Index];
 
             public override bool MoveNext()
             {
                 ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_main is null)
+                {
+                    // The feeding cursor is the only one: the rows are those it delivers.
+                    if (_position + 1 >= _batchStart + _batchCount && !ScoreNextBatch(required: false)) return false;
+                    _position++;
+                    return true;
+                }
                 if (!_main.MoveNext()) return false;
                 _position++;
                 if (_outputNames.Length > 0 && _position >= _batchStart + _batchCount)
-                    ScoreNextBatch();
+                    ScoreNextBatch(required: true);
                 return true;
             }
 
-            private void ScoreNextBatch()
+            /// <summary>Reads and scores the next batch; false at the end of the data when <paramref name="required"/> is false.</summary>
+            private bool ScoreNextBatch(bool required)
             {
                 var input = _view._input;
-                _feed ??= input.GetRowCursor(_view._plan.Inputs.Select(i => input.Schema[i.Column]));
-                if (_buffers.Length > 0 && _buffers[0].Getter is null)
+                if (_feed is null)
+                {
+                    _feed = input.GetRowCursor(_view._plan.Inputs.Select(i => input.Schema[i.Column]));
                     foreach (InputBuffer b in _buffers) b.Bind(_feed);
+                    if (_ids is not null) _feedIds = _feed.GetIdGetter();
+                }
                 int rows = 0;
                 while (rows < _view._batchRows && _feed.MoveNext())
                 {
                     foreach (InputBuffer b in _buffers) b.Read(rows, _feedRows);
+                    _feedIds?.Invoke(ref _ids![rows]);
                     rows++;
                     _feedRows++;
                 }
-                if (rows == 0 || _feedRows <= _position)
+                if (rows == 0 && !required) return false;
+                if (rows == 0 || (required && _feedRows <= _position))
                     throw new InvalidOperationException(
                         $"The input data view gave a second cursor fewer rows ({_feedRows:N0}) than the first ({_position + 1:N0}); batched scoring needs " +
                         "a data view whose cursors yield the same rows in the same order.");
@@ -350,6 +375,7 @@ internal sealed class BatchedOnnxScorer : IDisposable
                 {
                     foreach (OrtValue? v in values) v?.Dispose();
                 }
+                return true;
             }
 
             public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
@@ -357,7 +383,7 @@ internal sealed class BatchedOnnxScorer : IDisposable
                 if (!IsColumnActive(column))
                     throw new InvalidOperationException($"Column '{column.Name}' is not active in this cursor.");
                 if (column.Index < _inputCount)
-                    return _main.GetGetter<TValue>(_main.Schema[column.Index]);
+                    return _main!.GetGetter<TValue>(_main.Schema[column.Index]);
                 OutputPlan plan = _view._plan.Outputs[column.Index - _inputCount];
                 Delegate getter = plan.Kind switch
                 {
@@ -395,7 +421,7 @@ internal sealed class BatchedOnnxScorer : IDisposable
                 _disposed = true;
                 if (disposing)
                 {
-                    _main.Dispose();
+                    _main?.Dispose();
                     _feed?.Dispose();
                     _runOptions?.Dispose();
                 }
@@ -410,8 +436,6 @@ internal sealed class BatchedOnnxScorer : IDisposable
         protected InputBuffer(InputPlan plan) => Plan = plan;
 
         public InputPlan Plan { get; }
-
-        public abstract Delegate? Getter { get; }
 
         public static InputBuffer Create(InputPlan plan, int rows) => plan.ElementType == OnnxElementType.UInt32
             ? new Buffer<uint>(plan, rows)
@@ -432,8 +456,6 @@ internal sealed class BatchedOnnxScorer : IDisposable
             private string _columnName = "";
 
             public Buffer(InputPlan plan, int rows) : base(plan) => _values = new T[rows * plan.Width];
-
-            public override Delegate? Getter => (Delegate?)_scalar ?? _vector;
 
             public override void Bind(DataViewRowCursor cursor)
             {
