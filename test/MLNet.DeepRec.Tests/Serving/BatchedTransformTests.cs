@@ -114,6 +114,42 @@ public class BatchedTransformTests
     }
 
     [Test]
+    public void PredictionEngineOnTheLoadedModelMatchesBatchedTransformAndDisposalStopsCursors()
+    {
+        TestData.Keyed data = TestData.SmallSynthetic;
+        MLContext ml = data.Context;
+        CollaborativeFilteringTransformer model = TrainCollaborative("NeuMF", data);
+        string zip = Path.Combine(_dir, "engine.zip");
+        DeepRecServing.SaveModel(ml, new TransformerChain<ITransformer>(data.Keys, model), data.All.Schema, zip);
+        var serving = new MLContext(4);
+        ITransformer loaded = DeepRecServing.LoadModel(serving, zip);
+        var pairs = data.All.GetColumn<string>("UserId").Zip(data.All.GetColumn<string>("ItemId")).Take(300).ToArray();
+        IDataView view = serving.Data.LoadFromEnumerable(pairs.Select(p => new PairRow { UserId = p.First, ItemId = p.Second }));
+        float[] batched = loaded.Transform(view).GetColumn<float>("Score").ToArray();
+        using (var engine = serving.Model.CreatePredictionEngine<PairRow, ScoreRow>(loaded, new PredictionEngineOptions { OwnsTransformer = false }))
+            for (int n = 0; n < pairs.Length; n++)
+                Assert.That(engine.Predict(new PairRow { UserId = pairs[n].First, ItemId = pairs[n].Second }).Score, Is.EqualTo(batched[n]), $"row {n}");
+
+        // A cursor opened before the model is disposed fails clearly on its next batch.
+        using var cursor = model.Transform(data.Train).GetRowCursor(model.Transform(data.Train).Schema.Where(c => c.Name == "Score"));
+        model.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => cursor.MoveNext());
+        Assert.Throws<ObjectDisposedException>(() => model.Transform(data.Train));
+        (loaded as IDisposable)?.Dispose();
+    }
+
+    public sealed class PairRow
+    {
+        public string UserId { get; set; } = "";
+        public string ItemId { get; set; } = "";
+    }
+
+    public sealed class ScoreRow
+    {
+        public float Score { get; set; }
+    }
+
+    [Test]
     public void LoadedModelSavesExactlyAsBeforeAndLoadsWithPlainModelLoad()
     {
         TestData.Keyed data = TestData.SmallSynthetic;
