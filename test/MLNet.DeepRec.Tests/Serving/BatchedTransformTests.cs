@@ -34,6 +34,14 @@ public class BatchedTransformTests
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
+    /// <summary>A SASRec model of this fixture's own (SasRecServingTests' shared one is disposed when that fixture ends).</summary>
+    internal static SasRecTransformer TrainSasRec()
+    {
+        var o = SasRecTrainingTests.Small(SasRecLoss.CrossEntropy, epochs: 2);
+        o.MaxLength = 8; o.TopK = 5; o.HistoryColumnName = "History";
+        return SequenceTestData.Data.Context.DeepRec().Trainers.SasRec(o).Fit(SequenceTestData.Data.Train);
+    }
+
     private static CollaborativeFilteringTransformer TrainCollaborative(string model, TestData.Keyed data)
     {
         T Common<T>(T o) where T : CollaborativeTrainerOptions
@@ -188,7 +196,7 @@ public class BatchedTransformTests
     [Test]
     public void SasRecTransformEqualsRowByRowInMemoryAndLoaded()
     {
-        SasRecTransformer model = SasRecServingTests.Model;
+        using SasRecTransformer model = TrainSasRec();
         MLContext ml = SequenceTestData.Data.Context;
         var rng = new Random(3);
         var rows = Enumerable.Range(0, 700).Select(n => new SasRecServingTests.HistoryRow

@@ -33,6 +33,14 @@ public class LoadedRecommenderTests
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
+    /// <summary>A SASRec model of this fixture's own (SasRecServingTests' shared one is disposed when that fixture ends).</summary>
+    internal static SasRecTransformer TrainSasRec()
+    {
+        var o = SasRecTrainingTests.Small(SasRecLoss.CrossEntropy, epochs: 2);
+        o.MaxLength = 8; o.TopK = 5; o.HistoryColumnName = "History";
+        return SequenceTestData.Data.Context.DeepRec().Trainers.SasRec(o).Fit(SequenceTestData.Data.Train);
+    }
+
     private static CollaborativeFilteringTransformer Train(string model, TestData.Keyed data, IDataView train)
     {
         T Common<T>(T o) where T : CollaborativeTrainerOptions
@@ -128,7 +136,7 @@ public class LoadedRecommenderTests
     [Test]
     public void SasRecTopKFromTheZipEqualsInMemoryRecommend()
     {
-        SasRecTransformer model = SasRecServingTests.Model;
+        using SasRecTransformer model = TrainSasRec();
         MLContext ml = SequenceTestData.Data.Context;
         string zip = Path.Combine(_dir, "sasrec.zip");
         DeepRecServing.SaveModel(ml, model, ml.Data.LoadFromEnumerable(new List<SasRecServingTests.HistoryRow>()).Schema, zip);
