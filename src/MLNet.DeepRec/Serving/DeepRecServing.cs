@@ -34,7 +34,11 @@ public static class DeepRecServing
     /// <see cref="MLContext.FallbackToCpu"/> choose the ONNX Runtime device.</param>
     /// <param name="path">The model zip.</param>
     /// <param name="inputSchema">The schema the model was saved with (the columns the model expects).</param>
-    /// <returns>The loaded model (for a DeepRec model, a <see cref="TransformerChain{TLastTransformer}"/> scored by ONNX Runtime).</returns>
+    /// <returns>The loaded model (for a DeepRec model, a <see cref="TransformerChain{TLastTransformer}"/> scored by ONNX Runtime).
+    /// Its <c>Transform</c> over a data view runs the DeepRec graph in batches of rows (same output as ML.NET's
+    /// row-by-row OnnxTransformer); a <c>PredictionEngine</c> scores row by row; <c>mlContext.Model.Save</c> writes the
+    /// same zip as the one loaded (without the entries of <see cref="LoadRecommender"/>, which only
+    /// <see cref="SaveModel"/> writes from a trained transformer).</returns>
     /// <remarks>
     /// When <see cref="MLContext.GpuDeviceId"/> is set but ONNX Runtime cannot use CUDA (the CPU package
     /// Microsoft.ML.OnnxRuntime has no CUDA provider, on which ML.NET's own load fails even with
