@@ -34,7 +34,11 @@ public static class DeepRecServing
     /// <see cref="MLContext.FallbackToCpu"/> choose the ONNX Runtime device.</param>
     /// <param name="path">The model zip.</param>
     /// <param name="inputSchema">The schema the model was saved with (the columns the model expects).</param>
-    /// <returns>The loaded model (for a DeepRec model, a <see cref="TransformerChain{TLastTransformer}"/> scored by ONNX Runtime).</returns>
+    /// <returns>The loaded model (for a DeepRec model, a <see cref="TransformerChain{TLastTransformer}"/> scored by ONNX Runtime).
+    /// Its <c>Transform</c> over a data view runs the DeepRec graph in batches of rows (same output as ML.NET's
+    /// row-by-row OnnxTransformer); a <c>PredictionEngine</c> scores row by row; <c>mlContext.Model.Save</c> writes the
+    /// same zip as the one loaded (without the entries of <see cref="LoadRecommender"/>, which only
+    /// <see cref="SaveModel"/> writes from a trained transformer).</returns>
     /// <remarks>
     /// When <see cref="MLContext.GpuDeviceId"/> is set but ONNX Runtime cannot use CUDA (the CPU package
     /// Microsoft.ML.OnnxRuntime has no CUDA provider, on which ML.NET's own load fails even with
@@ -98,6 +102,15 @@ public static class DeepRecServing
             mlContext.TempFilePath = loadFolder;
             using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read);
             ITransformer model = mlContext.Model.Load(stream, out inputSchema);
+            try
+            {
+                model = LoadedModelBatching.Wrap(mlContext, model);
+            }
+            catch
+            {
+                (model as IDisposable)?.Dispose();
+                throw;
+            }
             loaded = true;
             return model;
         }
@@ -136,12 +149,83 @@ public static class DeepRecServing
     /// <param name="model">The model (any ML.NET transformer, e.g. a pipeline ending in a DeepRec transformer).</param>
     /// <param name="inputSchema">The schema of the data the model takes (usually the training data's).</param>
     /// <param name="path">The model zip to write; its folder must exist.</param>
+    /// <remarks>When <paramref name="model"/> holds a collaborative transformer (MF, GMF, MLP, NeuMF) or a SASRec
+    /// transformer, the zip also carries what top-K needs (extra entries that <c>mlContext.Model.Load</c> ignores): load it
+    /// with <see cref="LoadRecommender"/>.</remarks>
     /// <exception cref="IOException">The file cannot be written; the previous file is unchanged.</exception>
     public static void SaveModel(MLContext mlContext, ITransformer model, DataViewSchema? inputSchema, string path)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
-        AtomicFile.Write(path, stream => mlContext.Model.Save(model, inputSchema, stream));
+        ITransformer? recommender = RecommenderStore.FindSource(model);
+        AtomicFile.Write(path, stream =>
+        {
+            mlContext.Model.Save(model, inputSchema, stream);
+            if (recommender is not null) RecommenderStore.Append(stream, recommender);
+        });
+    }
+
+    /// <summary>
+    /// Loads the top-K recommender saved with a model by <see cref="SaveModel"/>: a <see cref="DeepRecRecommender"/> that
+    /// answers <c>Recommend(userId, k)</c> (MF, GMF, MLP, NeuMF) or <c>RecommendFromHistory(itemIds, k)</c> (SASRec) with
+    /// ONNX Runtime alone, as the in-memory transformer's <c>Recommend</c> does. The zip is checked as by
+    /// <see cref="LoadModel(MLContext, string, out DataViewSchema)"/> (untrusted input) and the ML.NET model in it is not
+    /// loaded; load it with <see cref="LoadModel(MLContext, string, out DataViewSchema)"/> as well to score pairs.
+    /// </summary>
+    /// <param name="mlContext">The context; its <see cref="MLContext.GpuDeviceId"/> and <see cref="MLContext.FallbackToCpu"/>
+    /// choose the ONNX Runtime device.</param>
+    /// <param name="path">A model zip written by <see cref="SaveModel"/>.</param>
+    /// <returns>The recommender; dispose it to release its ONNX Runtime session.</returns>
+    /// <remarks>
+    /// <see cref="SaveModel"/> stores, next to ML.NET's entries, an all-items scoring graph and the data top-K needs (key
+    /// maps, user and item ids, each user's training items) when the model holds a <see cref="Trainers.CollaborativeFilteringTransformer"/>
+    /// or a <see cref="Trainers.SasRecTransformer"/> (the last one, in a chain). <c>mlContext.Model.Load</c> ignores those
+    /// entries, and <c>mlContext.Model.Save</c> does not write them.
+    /// </remarks>
+    /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
+    /// <exception cref="InvalidDataException">The file is not a readable model zip, its recommender entries are malformed,
+    /// or it holds none (it was written by <c>mlContext.Model.Save</c>, or its model has no collaborative or SASRec transformer).</exception>
+    /// <exception cref="InvalidOperationException">A GPU was asked for, ONNX Runtime cannot use one, and
+    /// <see cref="MLContext.FallbackToCpu"/> is false.</exception>
+    public static DeepRecRecommender LoadRecommender(MLContext mlContext, string path)
+    {
+        ArgumentNullException.ThrowIfNull(mlContext);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+            throw new FileNotFoundException($"The model file '{fullPath}' does not exist.", fullPath);
+        NativeRuntimes.EnsureOnnxRuntime();
+        MLContext scoring = OnnxRuntimeDevice.ScoringContext(mlContext, $"Loading the recommender of '{fullPath}'");
+        RecommenderData data;
+        byte[] onnx;
+        try
+        {
+            ModelZipInspector.Check(fullPath);
+            using var zip = System.IO.Compression.ZipFile.OpenRead(fullPath);
+            var dataEntry = zip.GetEntry(RecommenderStore.DataEntry);
+            var onnxEntry = zip.GetEntry(RecommenderStore.OnnxEntry);
+            if (dataEntry is null || onnxEntry is null)
+                throw new InvalidDataException("it holds no recommender: save a model that contains a collaborative or SASRec transformer with " +
+                    "DeepRecServing.SaveModel (mlContext.Model.Save does not write one).");
+            using (Stream s = dataEntry.Open()) data = RecommenderStore.Parse(ModelZipInspector.ReadEntry(s, dataEntry));
+            using (Stream s = onnxEntry.Open()) onnx = ModelZipInspector.ReadEntry(s, onnxEntry);
+            RecommenderStore.CheckGraph(Onnx.OnnxModelInspector.Read(onnx), data);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"'{fullPath}' could not be loaded as a DeepRec recommender: {e.Message}", e);
+        }
+        using var options = scoring.GpuDeviceId is int gpu
+            ? Microsoft.ML.OnnxRuntime.SessionOptions.MakeSessionOptionWithCudaProvider(gpu)
+            : new Microsoft.ML.OnnxRuntime.SessionOptions();
+        try
+        {
+            return new DeepRecRecommender(data, new Microsoft.ML.OnnxRuntime.InferenceSession(onnx, options));
+        }
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+        {
+            throw new InvalidDataException($"'{fullPath}': ONNX Runtime could not load the recommender graph: {e.Message}", e);
+        }
     }
 }

@@ -46,6 +46,17 @@ internal static class ModelZipInspector
                     try { OnnxModelInspector.Read(model); }
                     catch (InvalidDataException e) { throw new InvalidDataException($"zip entry '{entry.FullName}': {e.Message}", e); }
                 }
+                else if (name == RecommenderStore.OnnxEntry || name == RecommenderStore.DataEntry)
+                {
+                    // The recommender entries of DeepRecServing.SaveModel (ML.NET never reads them): checked as strictly.
+                    byte[] bytes = ReadEntry(stream, entry);
+                    try
+                    {
+                        if (name == RecommenderStore.OnnxEntry) { OnnxModelInspector.Read(bytes); onnxTotal += bytes.Length; }
+                        else RecommenderStore.Parse(bytes);
+                    }
+                    catch (InvalidDataException e) { throw new InvalidDataException($"zip entry '{entry.FullName}': {e.Message}", e); }
+                }
                 while (stream.Read(buffer) > 0) { }
                 if (stream.BytesRead != entry.Length)
                     throw new InvalidDataException($"zip entry '{entry.FullName}' holds {stream.BytesRead:N0} of its declared {entry.Length:N0} bytes.");
@@ -54,6 +65,16 @@ internal static class ModelZipInspector
             // session, the temporary file it reads back).
             LoadLimits.CheckMemory(total + 3 * onnxTotal, "the model", $"{zip.Entries.Count} entries of {total:N0} bytes, {onnxTotal:N0} of them ONNX");
         }
+    }
+
+    /// <summary>All bytes of an entry, read as they arrive (never more than it declares, which is at most int.MaxValue).</summary>
+    internal static byte[] ReadEntry(Stream stream, ZipArchiveEntry entry)
+    {
+        LoadLimits.CheckMemory(entry.Length, $"zip entry '{entry.FullName}'", $"{entry.Length:N0} bytes");
+        var bytes = new byte[entry.Length];
+        try { stream.ReadExactly(bytes); }
+        catch (EndOfStreamException e) { throw new InvalidDataException($"zip entry '{entry.FullName}' is truncated.", e); }
+        return bytes;
     }
 
     /// <summary>Entry names as ML.NET looks them up, with '/' separators.</summary>

@@ -36,6 +36,7 @@ public class TorchFreeServingTests
     private string _onnx = "";
     private KeyVocabulary? _vocabulary;
     private readonly List<(string User, string Item, float Score, float Probability)> _expected = [];
+    private readonly Dictionary<string, List<(string Item, float Score)>> _expectedTop = [];
 
     [OneTimeSetUp]
     public void TrainAndSave()
@@ -56,11 +57,13 @@ public class TorchFreeServingTests
             Seed = 3,
         }).Fit(data.Train);
         var chain = new TransformerChain<ITransformer>(data.Keys, neumf);
-        ml.Model.Save(chain, data.All.Schema, _zip);
+        DeepRecServing.SaveModel(ml, chain, data.All.Schema, _zip); // with the top-K entries (--top below)
         _onnx = Path.Combine(_dir, "neumf.onnx");
         neumf.ExportOnnx(_onnx);
         _vocabulary = neumf.Vocabulary;
 
+        foreach (string user in new[] { "u0", "u1", "u17", "u79", "u33", "stranger", "u2" })
+            _expectedTop[user] = neumf.Recommend(user, 5).Select(r => (r.ItemId!, r.Score)).ToList();
         using var engine = ml.Model.CreatePredictionEngine<Pair, Prediction>(chain);
         // Known pairs, an unknown user, an unknown item and both unknown (key 0 → the mean embedding row).
         string[][] pairs = [["u0", "i0"], ["u1", "i5"], ["u17", "i42"], ["u79", "i149"], ["u33", "i7"], ["stranger", "i3"], ["u2", "no-such-item"], ["stranger", "no-such-item"]];
@@ -87,7 +90,7 @@ public class TorchFreeServingTests
                     || n!.Contains("LibTorchSharp", StringComparison.Ordinal)),
             Is.Empty, "ServeSavedModel must deploy neither libtorch nor TorchSharp's native shim");
 
-        var (exitCode, stdout, stderr) = Run(dll, [_zip, .. _expected.Select(e => $"{e.User}:{e.Item}")]);
+        var (exitCode, stdout, stderr) = Run(dll, [_zip, .. _expected.Select(e => $"{e.User}:{e.Item}"), "--top", "5"]);
         Assert.That(exitCode, Is.EqualTo(0), $"ServeSavedModel failed.\nstdout:\n{stdout}\nstderr:\n{stderr}");
 
         string[][] lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(l => l.Split('\t')).ToArray();
@@ -103,6 +106,14 @@ public class TorchFreeServingTests
             Assert.That(probability, Is.EqualTo(e.Probability).Within(1e-6), $"Probability of ({e.User}, {e.Item})");
         }
         Assert.That(_expected.Select(e => e.Score).Distinct().Count(), Is.GreaterThan(1), "the model must not be constant");
+
+        // Top-5 from the zip (DeepRecRecommender, ONNX Runtime only) = the in-memory transformer's Recommend.
+        foreach (var (user, expected) in _expectedTop)
+        {
+            string[][] top = lines.Where(l => l[0] == "RECOMMENDATION" && l[1] == user).ToArray();
+            Assert.That(top.Select(l => l[3]), Is.EqualTo(expected.Select(e => e.Item)), $"top-5 of {user}: {stdout}");
+            Assert.That(top.Select(l => float.Parse(l[4], CultureInfo.InvariantCulture)), Is.EqualTo(expected.Select(e => e.Score)).Within(1e-5), $"top-5 scores of {user}");
+        }
 
         string Value(string key) => lines.Single(l => l[0] == key)[1];
         Assert.That(Value("TORCH_NATIVE_LOADED"), Is.EqualTo("false"), stdout);

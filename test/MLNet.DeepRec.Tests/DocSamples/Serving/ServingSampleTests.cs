@@ -1,6 +1,7 @@
 // <doc:serving-train-save>
 using Microsoft.ML;
 using MLNet.DeepRec;
+using MLNet.DeepRec.Serving;
 using MLNet.DeepRec.Trainers;
 // </doc:serving-train-save>
 using System.Globalization;
@@ -38,8 +39,9 @@ public class ServingSampleTests
             }));
         var model = pipeline.Fit(interactions);
 
-        // The zip holds the key mappings, the ONNX graph and a small score mapping: no TorchSharp state.
-        ml.Model.Save(model, interactions.Schema, "neumf.zip");
+        // The zip holds the key mappings, the ONNX graph, a small score mapping and what top-K needs: no TorchSharp
+        // state. SaveModel writes it atomically; ml.Model.Save(model, schema, path) works too, without the top-K part.
+        DeepRecServing.SaveModel(ml, model, interactions.Schema, "neumf.zip");
         // </doc:serving-train-save>
 
         var inMemory = ml.Model.CreatePredictionEngine<Service.Pair, Service.Prediction>(model);
@@ -53,6 +55,20 @@ public class ServingSampleTests
         var neumf = model.LastTransformer;
         float[] batch = OnnxSample.Run(neumf);
         Assert.That(batch, Is.EqualTo(new[] { Expected("196", "242"), Expected("186", "302"), Expected("unknown-user", "377") }).Within(1e-5f));
+
+        // Batched Transform of the loaded zip: the PredictionEngine's scores.
+        Assert.That(Service.RecommenderSample.ScoreInBatches(),
+            Is.EqualTo(new[] { Expected("196", "242"), Expected("186", "302"), Expected("unknown-user", "377") }).Within(1e-6f));
+
+        // Top-K from the zip: the in-memory transformer's Recommend.
+        var lists = Service.RecommenderSample.Recommend();
+        string[] users = ["196", "186", "unknown-user"];
+        for (int n = 0; n < users.Length; n++)
+        {
+            var expected = neumf.Recommend(users[n], 10);
+            Assert.That(lists[n].Select(r => r.ItemId), Is.EqualTo(expected.Select(r => r.ItemId)), users[n]);
+            Assert.That(lists[n].Select(r => r.Score), Is.EqualTo(expected.Select(r => r.Score)).Within(1e-5f), users[n]);
+        }
 
         // GPU asked for, CPU-only ONNX Runtime here: FallbackToCpu loads for the CPU, and the scores are the same.
         ITransformer onCpu = Service.ServiceSample.LoadForGpu();
