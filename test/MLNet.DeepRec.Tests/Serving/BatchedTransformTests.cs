@@ -34,30 +34,9 @@ public class BatchedTransformTests
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    /// <summary>A SASRec model of this fixture's own (SasRecServingTests' shared one is disposed when that fixture ends).</summary>
-    internal static SasRecTransformer TrainSasRec()
-    {
-        var o = SasRecTrainingTests.Small(SasRecLoss.CrossEntropy, epochs: 2);
-        o.MaxLength = 8; o.TopK = 5; o.HistoryColumnName = "History";
-        return SequenceTestData.Data.Context.DeepRec().Trainers.SasRec(o).Fit(SequenceTestData.Data.Train);
-    }
+    internal static SasRecTransformer TrainSasRec() => ServingTestModels.TrainSasRec();
 
-    private static CollaborativeFilteringTransformer TrainCollaborative(string model, TestData.Keyed data)
-    {
-        T Common<T>(T o) where T : CollaborativeTrainerOptions
-        {
-            o.UserIdColumnName = "UserKey"; o.ItemIdColumnName = "ItemKey"; o.NumberOfEpochs = 1; o.Seed = 4; o.BatchSize = 512;
-            return o;
-        }
-        var trainers = data.Context.DeepRec().Trainers;
-        return model switch
-        {
-            "MF" => trainers.MatrixFactorization(Common(new BiasedMatrixFactorizationTrainer.Options { Factors = 8 })).Fit(data.Train),
-            "GMF" => trainers.Gmf(Common(new GmfTrainer.Options { Factors = 8 })).Fit(data.Train),
-            "MLP" => trainers.Mlp(Common(new MlpTrainer.Options { MlpLayers = [16, 8, 4] })).Fit(data.Train),
-            _ => trainers.NeuMF(Common(new NeuMFTrainer.Options { Factors = 4, MlpLayers = [16, 8, 4] })).Fit(data.Train),
-        };
-    }
+    private static CollaborativeFilteringTransformer TrainCollaborative(string model, TestData.Keyed data) => ServingTestModels.TrainCollaborative(model, data, data.Train, epochs: 1, seed: 4);
 
     [TestCase("MF")]
     [TestCase("GMF")]

@@ -33,30 +33,9 @@ public class LoadedRecommenderTests
         if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
     }
 
-    /// <summary>A SASRec model of this fixture's own (SasRecServingTests' shared one is disposed when that fixture ends).</summary>
-    internal static SasRecTransformer TrainSasRec()
-    {
-        var o = SasRecTrainingTests.Small(SasRecLoss.CrossEntropy, epochs: 2);
-        o.MaxLength = 8; o.TopK = 5; o.HistoryColumnName = "History";
-        return SequenceTestData.Data.Context.DeepRec().Trainers.SasRec(o).Fit(SequenceTestData.Data.Train);
-    }
+    internal static SasRecTransformer TrainSasRec() => ServingTestModels.TrainSasRec();
 
-    private static CollaborativeFilteringTransformer Train(string model, TestData.Keyed data, IDataView train)
-    {
-        T Common<T>(T o) where T : CollaborativeTrainerOptions
-        {
-            o.UserIdColumnName = "UserKey"; o.ItemIdColumnName = "ItemKey"; o.NumberOfEpochs = 2; o.Seed = 5; o.BatchSize = 512;
-            return o;
-        }
-        var trainers = data.Context.DeepRec().Trainers;
-        return model switch
-        {
-            "MF" => trainers.MatrixFactorization(Common(new BiasedMatrixFactorizationTrainer.Options { Factors = 8 })).Fit(train),
-            "GMF" => trainers.Gmf(Common(new GmfTrainer.Options { Factors = 8 })).Fit(train),
-            "MLP" => trainers.Mlp(Common(new MlpTrainer.Options { MlpLayers = [16, 8, 4] })).Fit(train),
-            _ => trainers.NeuMF(Common(new NeuMFTrainer.Options { Factors = 4, MlpLayers = [16, 8, 4] })).Fit(train),
-        };
-    }
+    private static CollaborativeFilteringTransformer Train(string model, TestData.Keyed data, IDataView train) => ServingTestModels.TrainCollaborative(model, data, train, epochs: 2, seed: 5);
 
     /// <summary>
     /// Same items in the same order, scores within 1e-5. Items whose scores tie (within 1e-5, e.g. behind dead ReLUs or
