@@ -19,22 +19,10 @@ namespace MLNet.DeepRec.Tests.Serving;
 [NonParallelizable]
 public class BatchedTransformTests
 {
-    private string _dir = "";
-
-    [OneTimeSetUp]
-    public void SetUp()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "deeprec-batched-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-    }
+    private readonly TempFolder _dir = new("deeprec-batched");
 
     [OneTimeTearDown]
-    public void TearDown()
-    {
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
-
-    internal static SasRecTransformer TrainSasRec() => ServingTestModels.TrainSasRec();
+    public void TearDown() => _dir.Dispose();
 
     private static CollaborativeFilteringTransformer TrainCollaborative(string model, TestData.Keyed data) => ServingTestModels.TrainCollaborative(model, data, data.Train, epochs: 1, seed: 4);
 
@@ -54,7 +42,7 @@ public class BatchedTransformTests
 
         // Raw ids in, through the saved chain (MapValueToKey steps + model), with unknown users and items.
         var chain = new TransformerChain<ITransformer>(data.Keys, model);
-        string zip = Path.Combine(_dir, name + ".zip");
+        string zip = _dir.File(name + ".zip");
         DeepRecServing.SaveModel(ml, chain, data.All.Schema, zip);
         var serving = new MLContext(1);
         using var loaded = (IDisposable)DeepRecServing.LoadModel(serving, zip, out DataViewSchema schema);
@@ -106,7 +94,7 @@ public class BatchedTransformTests
         TestData.Keyed data = TestData.SmallSynthetic;
         MLContext ml = data.Context;
         CollaborativeFilteringTransformer model = TrainCollaborative("NeuMF", data);
-        string zip = Path.Combine(_dir, "engine.zip");
+        string zip = _dir.File("engine.zip");
         DeepRecServing.SaveModel(ml, new TransformerChain<ITransformer>(data.Keys, model), data.All.Schema, zip);
         var serving = new MLContext(4);
         ITransformer loaded = DeepRecServing.LoadModel(serving, zip);
@@ -142,7 +130,7 @@ public class BatchedTransformTests
         TestData.Keyed data = TestData.SmallSynthetic;
         MLContext ml = data.Context;
         using CollaborativeFilteringTransformer model = TrainCollaborative("MF", data);
-        string zip = Path.Combine(_dir, "resave-original.zip"), again = Path.Combine(_dir, "resave-again.zip");
+        string zip = _dir.File("resave-original.zip"), again = _dir.File("resave-again.zip");
         ml.Model.Save(new TransformerChain<ITransformer>(data.Keys, model), data.All.Schema, zip);
         var serving = new MLContext(2);
         ITransformer loaded = DeepRecServing.LoadModel(serving, zip, out DataViewSchema schema);
@@ -175,7 +163,7 @@ public class BatchedTransformTests
     [Test]
     public void SasRecTransformEqualsRowByRowInMemoryAndLoaded()
     {
-        using SasRecTransformer model = TrainSasRec();
+        using SasRecTransformer model = ServingTestModels.TrainSasRec();
         MLContext ml = SequenceTestData.Data.Context;
         var rng = new Random(3);
         var rows = Enumerable.Range(0, 700).Select(n => new SasRecServingTests.HistoryRow
@@ -187,7 +175,7 @@ public class BatchedTransformTests
         IDataView view = SequenceTestData.AsItemKeys(ml, rawKeys, model.ItemCount);
         AssertSameOutput(model.Transform(view), model.InnerChain.Transform(view), "SASRec in memory");
 
-        string zip = Path.Combine(_dir, "sasrec.zip");
+        string zip = _dir.File("sasrec.zip");
         DeepRecServing.SaveModel(ml, model, rawKeys.Schema, zip);
         var serving = new MLContext(1);
         ITransformer loaded = DeepRecServing.LoadModel(serving, zip);

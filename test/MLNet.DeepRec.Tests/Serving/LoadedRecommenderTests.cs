@@ -18,22 +18,10 @@ namespace MLNet.DeepRec.Tests.Serving;
 [NonParallelizable]
 public class LoadedRecommenderTests
 {
-    private string _dir = "";
-
-    [OneTimeSetUp]
-    public void SetUp()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "deeprec-recommender-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-    }
+    private readonly TempFolder _dir = new("deeprec-recommender");
 
     [OneTimeTearDown]
-    public void TearDown()
-    {
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
-    }
-
-    internal static SasRecTransformer TrainSasRec() => ServingTestModels.TrainSasRec();
+    public void TearDown() => _dir.Dispose();
 
     private static CollaborativeFilteringTransformer Train(string model, TestData.Keyed data, IDataView train) => ServingTestModels.TrainCollaborative(model, data, train, epochs: 2, seed: 5);
 
@@ -79,7 +67,7 @@ public class LoadedRecommenderTests
         using CollaborativeFilteringTransformer model = Train(name, data, train);
         Assert.That(model.TrainedUserCount, Is.LessThan(model.UserCount));
         Assert.That(model.TrainedItemCount, Is.LessThan(model.ItemCount));
-        string zip = Path.Combine(_dir, name + ".zip");
+        string zip = _dir.File(name + ".zip");
         DeepRecServing.SaveModel(ml, new TransformerChain<ITransformer>(data.Keys, model), data.All.Schema, zip);
 
         using DeepRecRecommender recommender = DeepRecServing.LoadRecommender(new MLContext(1), zip);
@@ -115,9 +103,9 @@ public class LoadedRecommenderTests
     [Test]
     public void SasRecTopKFromTheZipEqualsInMemoryRecommend()
     {
-        using SasRecTransformer model = TrainSasRec();
+        using SasRecTransformer model = ServingTestModels.TrainSasRec();
         MLContext ml = SequenceTestData.Data.Context;
-        string zip = Path.Combine(_dir, "sasrec.zip");
+        string zip = _dir.File("sasrec.zip");
         DeepRecServing.SaveModel(ml, model, ml.Data.LoadFromEnumerable(new List<SasRecServingTests.HistoryRow>()).Schema, zip);
         using DeepRecRecommender recommender = DeepRecServing.LoadRecommender(new MLContext(1), zip);
         Assert.That(recommender.IsSequential, Is.True);
@@ -142,12 +130,12 @@ public class LoadedRecommenderTests
         MLContext ml = data.Context;
         using CollaborativeFilteringTransformer model = Train("MF", data, data.Train);
         var chain = new TransformerChain<ITransformer>(data.Keys, model);
-        string plain = Path.Combine(_dir, "plain.zip");
+        string plain = _dir.File("plain.zip");
         ml.Model.Save(chain, data.All.Schema, plain);
         var e = Assert.Throws<InvalidDataException>(() => DeepRecServing.LoadRecommender(new MLContext(), plain));
         Assert.That(e!.Message, Does.Contain("holds no recommender"));
 
-        string good = Path.Combine(_dir, "good.zip");
+        string good = _dir.File("good.zip");
         DeepRecServing.SaveModel(ml, chain, data.All.Schema, good);
         byte[] original;
         using (var zip = ZipFile.OpenRead(good))
@@ -162,7 +150,7 @@ public class LoadedRecommenderTests
         BitConverter.GetBytes(model.ItemCount + 5).CopyTo(badSeen, badSeen.Length - 4);
         foreach (var (label, bytes) in new[] { ("huge count", huge), ("truncated", original[..(original.Length / 2)]), ("bad seen item", badSeen) })
         {
-            string bad = Path.Combine(_dir, $"bad-{label.Replace(' ', '-')}.zip");
+            string bad = _dir.File($"bad-{label.Replace(' ', '-')}.zip");
             File.Copy(good, bad, overwrite: true);
             using (var zip = ZipFile.Open(bad, ZipArchiveMode.Update))
             {
