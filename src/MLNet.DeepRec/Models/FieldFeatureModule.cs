@@ -119,13 +119,29 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>y = x Wᵀ + b for a TorchSharp Linear layer (see <see cref="TorchOnnxExtensions.Linear"/>).</summary>
     protected static string LinearOnnx(OnnxGraphBuilder graph, string prefix, Linear layer, string x) => graph.Linear(prefix, layer, x);
 
-    /// <summary>Batch norm in inference mode, folded into x·scale + shift.</summary>
-    protected static string BatchNormOnnx(OnnxGraphBuilder graph, string prefix, BatchNorm1d bn, string x)
+    /// <summary>Batch norm in inference mode, folded into x·scale + shift (see <see cref="TorchOnnxExtensions.BatchNorm"/>).</summary>
+    protected static string BatchNormOnnx(OnnxGraphBuilder graph, string prefix, BatchNorm1d bn, string x) => graph.BatchNorm(prefix, bn, x);
+
+    /// <summary>The value-scaled embeddings of a row side by side, [N, F, k] → [N, F·k]: the input of a deep component.</summary>
+    protected static Tensor Flatten(Tensor scaledEmbeddings) => scaledEmbeddings.flatten(1);
+
+    /// <summary>ONNX of <see cref="Flatten"/>.</summary>
+    protected string FlattenOnnx(OnnxGraphBuilder graph, string scaledEmbeddings) => graph.Reshape(scaledEmbeddings, new long[] { -1, (long)SlotCount * Factors });
+
+    /// <summary>FM's pairwise term Σᵢ&lt;ⱼ ⟨xᵢvᵢ, xⱼvⱼ⟩ = ½ Σ_f [(Σᵢ xᵢvᵢ)² − Σᵢ (xᵢvᵢ)²]_f per row, [N, F, k] → [N, k] (summed over k by the caller or not).</summary>
+    protected static Tensor BiInteraction(Tensor scaled)
     {
-        using var _ = no_grad();
-        using var scale = bn.weight! / (bn.running_var! + bn.eps).sqrt();
-        using var shift = bn.bias! - bn.running_mean! * scale;
-        return graph.Add(graph.Mul(x, Weights(graph, prefix + ".scale", scale)), Weights(graph, prefix + ".shift", shift));
+        var sum = scaled.sum(1);
+        using Scalar half = 0.5;
+        return (sum * sum - (scaled * scaled).sum(1)).mul_(half);
+    }
+
+    /// <summary>ONNX of <see cref="BiInteraction"/>.</summary>
+    protected static string BiInteractionOnnx(OnnxGraphBuilder g, string scaled)
+    {
+        string sum = g.ReduceSum(scaled, new long[] { 1 }, keepDims: false);
+        string squares = g.ReduceSum(g.Mul(scaled, scaled), new long[] { 1 }, keepDims: false);
+        return g.Mul(g.Sub(g.Mul(sum, sum), squares), g.ConstFloat(0.5f));
     }
 }
 

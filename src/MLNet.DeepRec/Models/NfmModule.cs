@@ -20,24 +20,8 @@ internal sealed class NfmModule : FieldFeatureModule
         BatchNorm = batchNorm;
         bi_norm = nn.BatchNorm1d(factors);
         bi_dropout = new FastDropout(biDropout);
-        var stack = new List<nn.Module<Tensor, Tensor>>();
-        int width = factors;
-        foreach (int size in HiddenLayers)
-        {
-            var linear = nn.Linear(width, size);
-            using (no_grad())
-            {
-                nn.init.xavier_uniform_(linear.weight!);
-                nn.init.zeros_(linear.bias!);
-            }
-            stack.Add(linear);
-            if (batchNorm) stack.Add(nn.BatchNorm1d(size));
-            stack.Add(nn.ReLU());
-            stack.Add(new FastDropout(hiddenDropout));
-            width = size;
-        }
-        hidden = nn.Sequential(stack);
-        prediction = nn.Linear(width, 1, hasBias: false);
+        hidden = MlpStack.Create(factors, HiddenLayers, batchNorm, hiddenDropout);
+        prediction = nn.Linear(MlpStack.OutputWidth(factors, HiddenLayers), 1, hasBias: false);
         using (no_grad())
         {
             if (HiddenLayers.Length == 0) nn.init.ones_(prediction.weight!); // NFM-0 starts as FM exactly (h = 1)
@@ -55,9 +39,7 @@ internal sealed class NfmModule : FieldFeatureModule
 
     protected override Tensor Interaction(Tensor scaled, Tensor? values)
     {
-        var sum = scaled.sum(1);
-        using Scalar half = 0.5;
-        var bi = (sum * sum - (scaled * scaled).sum(1)).mul_(half);
+        var bi = BiInteraction(scaled);
         if (BatchNorm) bi = bi_norm.call(bi);
         bi = bi_dropout.call(bi);
         return prediction.call(hidden.call(bi)).squeeze(-1);
@@ -65,21 +47,9 @@ internal sealed class NfmModule : FieldFeatureModule
 
     protected override string InteractionOnnx(OnnxGraphBuilder g, string scaled, string values)
     {
-        string sum = g.ReduceSum(scaled, new long[] { 1 }, keepDims: false);
-        string squares = g.ReduceSum(g.Mul(scaled, scaled), new long[] { 1 }, keepDims: false);
-        string x = g.Mul(g.Sub(g.Mul(sum, sum), squares), g.ConstFloat(0.5f));
+        string x = BiInteractionOnnx(g, scaled);
         if (BatchNorm) x = BatchNormOnnx(g, "bi_norm", bi_norm, x);
-        int layer = 0;
-        foreach (var m in hidden.children())
-        {
-            switch (m)
-            {
-                case Linear linear: x = LinearOnnx(g, $"hidden.{layer}", linear, x); break;
-                case BatchNorm1d bn: x = BatchNormOnnx(g, $"hidden.{layer}.bn", bn, x); break;
-                case ReLU: x = g.Relu(x); layer++; break;
-                default: break; // dropout: identity at inference
-            }
-        }
+        x = g.Sequential("hidden", hidden, x);
         return g.Reshape(LinearOnnx(g, "prediction", prediction, x), new long[] { -1 });
     }
 }

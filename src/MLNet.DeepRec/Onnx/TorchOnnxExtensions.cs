@@ -45,6 +45,39 @@ internal static class TorchOnnxExtensions
         return layer.bias is null ? y : graph.Add(y, graph.AddWeights(prefix + ".bias", layer.bias));
     }
 
+    /// <summary>Batch norm in inference mode (running statistics), folded into x·scale + shift.</summary>
+    public static string BatchNorm(this OnnxGraphBuilder graph, string prefix, BatchNorm1d layer, string x)
+    {
+        using var _ = no_grad();
+        using var scale = layer.weight! / (layer.running_var! + layer.eps).sqrt();
+        using var shift = layer.bias! - layer.running_mean! * scale;
+        return graph.Add(graph.Mul(x, graph.AddWeights(prefix + ".scale", scale)), graph.AddWeights(prefix + ".shift", shift));
+    }
+
+    /// <summary>
+    /// A feed-forward stack in inference mode: <see cref="Linear"/>, <see cref="BatchNorm1d"/>, <see cref="ReLU"/> and
+    /// dropout (<see cref="Models.FastDropout"/> or TorchSharp's, the identity at inference) in the stack's order, as
+    /// <see cref="Models.MlpStack.Create"/> builds them. Any other layer throws: a model must not export a graph that
+    /// silently skips part of its network.
+    /// </summary>
+    public static string Sequential(this OnnxGraphBuilder graph, string prefix, Sequential stack, string x)
+    {
+        int index = 0;
+        foreach (var layer in stack.children())
+        {
+            string name = $"{prefix}.{index++}";
+            x = layer switch
+            {
+                Linear linear => graph.Linear(name, linear, x),
+                BatchNorm1d norm => graph.BatchNorm(name, norm, x),
+                ReLU => graph.Relu(x),
+                Models.FastDropout or Dropout => x,
+                _ => throw new NotSupportedException($"No ONNX exporter for layer {layer.GetType().Name} in '{prefix}'."),
+            };
+        }
+        return x;
+    }
+
     /// <summary>The bytes of a contiguous CPU tensor (native byte order, little-endian on every supported machine), read when serialized.</summary>
     private sealed class TensorPayload(Tensor tensor) : ProtoPayload, IDisposable
     {

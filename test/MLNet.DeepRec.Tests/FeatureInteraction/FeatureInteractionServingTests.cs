@@ -13,17 +13,17 @@ public class FeatureInteractionServingTests
     // Mixed inputs: key columns, a sparse one-hot vector (TopK path in ONNX) and a dense numeric vector.
     private static readonly string[] Mixed = { "AKey", "BVec", "CKey", "X" };
 
-    private static FeatureInteractionTransformer Train(string model, FeatureInteractionTask task)
-    {
-        var trainers = D.Context.DeepRec().Trainers;
-        string label = task == FeatureInteractionTask.Regression ? "Label" : "IsPositive";
-        return model switch
+    private static FeatureInteractionTransformer Train(FeatureInteractionModels.Model model, FeatureInteractionTask task) =>
+        model.Create(D.Context.DeepRec().Trainers, o =>
         {
-            "NFM" => trainers.Nfm(new NfmTrainer.Options { FeatureColumnNames = Mixed, LabelColumnName = label, Task = task, Factors = 8, HiddenLayers = new[] { 16, 8 }, NumberOfEpochs = 2, Seed = 1 }).Fit(D.Train),
-            "FM" => trainers.Nfm(new NfmTrainer.Options { FeatureColumnNames = Mixed, LabelColumnName = label, Task = task, Factors = 8, HiddenLayers = Array.Empty<int>(), NumberOfEpochs = 2, Seed = 1 }).Fit(D.Train),
-            _ => trainers.Afm(new AfmTrainer.Options { FeatureColumnNames = Mixed, LabelColumnName = label, Task = task, Factors = 8, AttentionSize = 4, NumberOfEpochs = 2, Seed = 1, AttentionL2 = 0.01 }).Fit(D.Train),
-        };
-    }
+            o.FeatureColumnNames = Mixed; o.Task = task; o.NumberOfEpochs = 2; o.Seed = 1;
+            o.LabelColumnName = task == FeatureInteractionTask.Regression ? "Label" : "IsPositive";
+        }).Fit(D.Train);
+
+    private static IEnumerable<TestCaseData> EveryModelAndTask() =>
+        from model in FeatureInteractionModels.All
+        from task in new[] { FeatureInteractionTask.Regression, FeatureInteractionTask.BinaryClassification }
+        select new TestCaseData(model, task).SetArgDisplayNames(model.Name, task.ToString());
 
     private static void AssertClose(float[] actual, float[] expected, string what)
     {
@@ -32,12 +32,8 @@ public class FeatureInteractionServingTests
             Assert.That(actual[i], Is.EqualTo(expected[i]).Within(1e-5 * Math.Max(1, Math.Abs(expected[i]))), $"{what}, row {i}");
     }
 
-    [TestCase("NFM", FeatureInteractionTask.Regression)]
-    [TestCase("NFM", FeatureInteractionTask.BinaryClassification)]
-    [TestCase("FM", FeatureInteractionTask.Regression)]
-    [TestCase("AFM", FeatureInteractionTask.Regression)]
-    [TestCase("AFM", FeatureInteractionTask.BinaryClassification)]
-    public void OnnxRuntimeMatchesTorchSharpAndSurvivesSaveLoad(string model, FeatureInteractionTask task)
+    [TestCaseSource(nameof(EveryModelAndTask))]
+    public void OnnxRuntimeMatchesTorchSharpAndSurvivesSaveLoad(FeatureInteractionModels.Model model, FeatureInteractionTask task)
     {
         var ml = D.Context;
         using var fitted = Train(model, task);
@@ -59,7 +55,7 @@ public class FeatureInteractionServingTests
         else Assert.DoesNotThrow(() => ml.Regression.Evaluate(scored));
 
         // Featurizer + model saved as one ML.NET model, loaded in a fresh context: same scores from raw rows.
-        string path = Path.Combine(Path.GetTempPath(), $"fi-{model}-{task}-{Guid.NewGuid():N}.zip");
+        string path = Path.Combine(Path.GetTempPath(), $"fi-{model.Name.Replace(' ', '-')}-{task}-{Guid.NewGuid():N}.zip");
         try
         {
             var chain = new TransformerChain<ITransformer>(D.Featurizer, fitted);
@@ -78,26 +74,27 @@ public class FeatureInteractionServingTests
 
     public sealed class ScoreOnly { public float Score { get; set; } }
 
-    [Test]
-    public void UnseenCategoricalValuesContributeNothingAndScoreFinitely()
+    // Documented behaviour: an unseen value is "no feature" (x = 0). So two different unseen values score the same row
+    // identically, the TorchSharp network agrees with ONNX Runtime, and a known value does change the score.
+    [TestCaseSource(typeof(FeatureInteractionModels), nameof(FeatureInteractionModels.All))]
+    public void UnseenCategoricalValuesContributeNothingAndScoreFinitely(FeatureInteractionModels.Model model)
     {
         var ml = D.Context;
-        var o = new NfmTrainer.Options { FeatureColumnNames = new[] { "AKey", "BKey", "CKey" }, Factors = 8, HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0, NumberOfEpochs = 3, Seed = 2 };
-        using var model = ml.DeepRec().Trainers.Nfm(o).Fit(D.Train);
+        using var fitted = model.Create(ml.DeepRec().Trainers, o =>
+        {
+            o.FeatureColumnNames = ["AKey", "BKey", "CKey"]; o.NumberOfEpochs = 3; o.Seed = 2;
+        }).Fit(D.Train);
+        float[] Score(PlantedData.Row[] rows) => fitted.Transform(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows))).GetColumn<float>("Score").ToArray();
         var rows = PlantedData.Rows(3, 7);
         rows[1].C = "never-seen";
-        var scored = model.Transform(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows)));
-        var scores = scored.GetColumn<float>("Score").ToArray();
-        Assert.That(scores.All(float.IsFinite), Is.True);
-        // Documented behaviour: the unseen value is "no feature": the score equals the score of the row without field C,
-        // which for FM is the full score minus C's linear weight and C's interactions.
-        var withoutC = ml.DeepRec().Trainers.Nfm(o);
-        float[] torch = model.ScoreWithTorch(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows)));
-        Assert.That(scores[1], Is.EqualTo(torch[1]).Within(1e-5));
+        float[] first = Score(rows);
+        Assert.That(first.All(float.IsFinite), Is.True);
+        float[] torch = fitted.ScoreWithTorch(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows)));
+        Assert.That(first[1], Is.EqualTo(torch[1]).Within(1e-5 * Math.Max(1, Math.Abs(torch[1]))), "ONNX Runtime and TorchSharp agree on the unseen value");
+        rows[1].C = "another-never-seen-value";
+        Assert.That(Score(rows)[1], Is.EqualTo(first[1]), "every unseen value is the same 'no feature'");
         rows[1].C = rows[0].C;
-        float known = model.Transform(D.Featurizer.Transform(ml.Data.LoadFromEnumerable(rows))).GetColumn<float>("Score").ToArray()[1];
-        Assert.That(known, Is.Not.EqualTo(scores[1]).Within(1e-7), "a known value does contribute");
-        Assert.That(withoutC, Is.Not.Null);
+        Assert.That(Score(rows)[1], Is.Not.EqualTo(first[1]).Within(1e-7), "a known value does contribute");
     }
 
     [Test]
