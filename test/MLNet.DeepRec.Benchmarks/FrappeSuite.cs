@@ -23,7 +23,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
 
     public string PlotPrefix => "feature-interaction";
 
-    public int PlannedSteps(bool quick) => 7;
+    public int PlannedSteps(bool quick) => 13;
 
     public SuiteResult? Run(BenchmarkContext context)
     {
@@ -64,6 +64,8 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             o.FeatureColumnNames = fields; o.Task = task; o.Seed = seed; o.BatchSize = 512; o.NumberOfEpochs = epochs; o.EarlyStoppingPatience = patience; o.LearningRate = learningRate; o.NumberOfThreads = threads;
             return o;
         }
+        // --frappe-models NFM,DeepFM runs only those rows (tuning); the report then holds only them.
+        var only = context.Arg("--frappe-models")?.Split(',');
         foreach (var task in new[] { FeatureInteractionTask.Regression, FeatureInteractionTask.BinaryClassification })
         {
             bool reg = task == FeatureInteractionTask.Regression;
@@ -72,7 +74,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             // embeddings, as both papers pre-train (NFM §4, AFM §4.1). Disposed after the task's rows.
             FeatureInteractionTransformer? fm = null;
             // Fresh: an untrained network of the same shape, for the minimal-loop comparison.
-            var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit, Func<FieldFeatureModule, FieldFeatureModule> Fresh)[]
+            var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit, Func<FieldFeatureModule, FieldFeatureModule>? Fresh)[]
             {
                 ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va),
                     m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, Array.Empty<int>(), false, 0.5, 0)),
@@ -80,9 +82,13 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                     m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, new[] { 64 }, true, 0.5, 0.2)),
                 ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, DropoutRate = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va),
                     m => new AfmModule(m.FeatureCount, m.SlotCount, m.Factors, 64, 0, 0.5, 0)),
+                ("DeepFM", "64 factors, deep 400-400-400, dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.DeepFm(Common(new DeepFmTrainer.Options(), task, nfmEpochs, 0.001)).Fit(tr, va), null),
+                ("DCN-V2", "64 factors, 3 full-rank cross layers, stacked deep 400-400, Adam lr 0.001", () => ml.DeepRec().Trainers.DcnV2(Common(new DcnV2Trainer.Options(), task, nfmEpochs, 0.001)).Fit(tr, va), null),
+                ("Wide&Deep", "64 factors, deep 400-400-400, dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.WideAndDeep(Common(new WideAndDeepTrainer.Options(), task, nfmEpochs, 0.001)).Fit(tr, va), null),
             };
             foreach (var (name, settings, fit, fresh) in configs)
             {
+                if (only != null && !only.Contains(name) && !(name == "FM (NFM-0)" && only.Contains("AFM"))) continue; // AFM starts from the FM row
                 context.Progress.Step($"{name} ({task})");
                 var watch = Stopwatch.StartNew();
                 var model = fit();
@@ -109,7 +115,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                         epochs.Count, model.TrainingReport.BestEpoch, spe, sps, seconds);
                 }
                 rows.Add(row);
-                if (reg)
+                if (reg && fresh is not null)
                 {
                     // Same network shape, same batch, over pre-built random one-hot rows: the cost of our pipeline.
                     long samples = quick ? 50_000 : 202_027;
@@ -132,6 +138,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         }
 
         // ML.NET's field-aware FM: binary classification only (Boolean label), same 10 field columns.
+        if (only is null || only.Contains("FFM"))
         {
             int iterations = quick ? 3 : 10;
             context.Progress.Step("ML.NET FFM (binary)");
@@ -199,7 +206,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine("- Data: the NFM/AFM frappe libFM split: `frappe.validation.libfm` and `frappe.test.libfm` are the papers' files; **`frappe.train.reconstructed.libfm` is a reconstruction** (original positives, re-sampled negatives; see the dataset's RECONSTRUCTION.md), so results are close to, not identical with, a run on the original training file. 202,027 / 57,722 / 28,860 rows, 5,382 features in 10 fields (user, item, 8 context fields), each field one sparse one-hot `Vector<Single>` column from `LoadLibFm` with inferred fields; every model, ML.NET's FFM included, reads the same 10 columns.");
-        sb.AppendLine($"- Training: batch 512, Adam (learning rate per row), up to {(quick ? "4 (NFM/FM) and 2 (AFM)" : "40 (NFM/FM) and 30 (AFM)")} epochs, {(quick ? "no early stopping (quick mode: not representative of quality)" : "early stopping on the validation file (−RMSE for regression, AUC for binary) with patience 3, best epoch's weights kept")}; AFM's feature embeddings, linear weights and global bias are initialised from the FM row trained just before it on the same task (`PretrainedModel`, the papers' pre-training). libtorch threads {TorchSharp.torch.get_num_threads()}. Test metrics come from the ML.NET pipeline (ONNX Runtime scoring, `mlContext.Regression.Evaluate` / `mlContext.BinaryClassification.Evaluate`).");
+        sb.AppendLine($"- Training: batch 512, Adam (learning rate per row), up to {(quick ? "4 (FM, NFM, DeepFM, DCN-V2, Wide&Deep) and 2 (AFM)" : "40 (FM, NFM, DeepFM, DCN-V2, Wide&Deep) and 30 (AFM)")} epochs, {(quick ? "no early stopping (quick mode: not representative of quality)" : "early stopping on the validation file (−RMSE for regression, AUC for binary) with patience 3, best epoch's weights kept")}; AFM's feature embeddings, linear weights and global bias are initialised from the FM row trained just before it on the same task (`PretrainedModel`, the papers' pre-training). libtorch threads {TorchSharp.torch.get_num_threads()}. Test metrics come from the ML.NET pipeline (ONNX Runtime scoring, `mlContext.Regression.Evaluate` / `mlContext.BinaryClassification.Evaluate`).");
         sb.AppendLine();
         sb.AppendLine("### Quality on the test file");
         sb.AppendLine();

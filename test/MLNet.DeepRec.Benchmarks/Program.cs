@@ -26,6 +26,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --output PATH     report file (default: docs/benchmarks.md, or artifacts/benchmarks-quick/benchmarks.md with --quick)
           --shared DIR      folder with ml-100k/, frappe/, sasrec/ (default: ../shared/datasets beside the repository)
           --ml100k FILE, --frappe DIR, --games FILE   override one dataset's location
+          --frappe-models A,B   frappe rows to run (FM (NFM-0), NFM, AFM, DeepFM, DCN-V2, Wide&Deep, FFM); default all
         """);
     return 0;
 }

@@ -66,8 +66,9 @@ public class FeatureInteractionServingTests
             var loaded = loadContext.Model.Load(path, out _);
             float[] reloaded = loaded.Transform(loadContext.Data.LoadFromEnumerable(PlantedData.Rows(200, 3))).GetColumn<float>("Score").ToArray();
             AssertClose(reloaded, onnxScores.Take(200).ToArray(), "loaded model vs in-memory model");
-            var engine = loadContext.Model.CreatePredictionEngine<PlantedData.Row, ScoreOnly>(loaded);
-            Assert.That(engine.Predict(PlantedData.Rows(1, 3)[0]).Score, Is.EqualTo(onnxScores[0]).Within(1e-5 * Math.Max(1, Math.Abs(onnxScores[0]))));
+            using (var engine = loadContext.Model.CreatePredictionEngine<PlantedData.Row, ScoreOnly>(loaded))
+                Assert.That(engine.Predict(PlantedData.Rows(1, 3)[0]).Score, Is.EqualTo(onnxScores[0]).Within(1e-5 * Math.Max(1, Math.Abs(onnxScores[0]))));
+            (loaded as IDisposable)?.Dispose();
         }
         finally { File.Delete(path); }
     }
