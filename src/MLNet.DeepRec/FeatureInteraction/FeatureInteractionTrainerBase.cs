@@ -125,44 +125,53 @@ public abstract class FeatureInteractionTrainerBase<TOptions, TTransformer> : De
         using var ch = host.Start("Setup");
         var device = DeviceSelector.Select(Context, ch);
         var module = SeededInitialization.Create(o.Seed, () => CreateModule(layout));
-        if (o.PretrainedModel is { } pretrained)
+        try
         {
-            if (!pretrained.FeatureColumnNames.SequenceEqual(layout.Columns.Select(c => c.Name)) || pretrained.FeatureCount != layout.FeatureCount)
-                throw new ArgumentException($"PretrainedModel reads columns [{string.Join(", ", pretrained.FeatureColumnNames)}] with {pretrained.FeatureCount} features; " +
-                    $"this trainer reads [{string.Join(", ", layout.Columns.Select(c => c.Name))}] with {layout.FeatureCount}. Both must be the same.", nameof(o.PretrainedModel));
-            if (pretrained.Module.Factors != o.Factors)
-                throw new ArgumentException($"PretrainedModel has {pretrained.Module.Factors} factors; Factors is {o.Factors}. They must be equal.", nameof(o.PretrainedModel));
-            module.LoadFeatureWeights(pretrained.Module); // copy_ works across devices
-            ch.Info(MessageSensitivity.None, "{0}", $"{Name}: feature embeddings, linear weights and global bias initialised from the pre-trained {pretrained.ModelName}.");
-        }
-        else
-        {
-            double mean = train.Labels!.Average(l => (double)l);
-            module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
-        }
-        module.to(device);
-        ch.Info(MessageSensitivity.None, "{0}", $"{Name}: {train.RowCount} rows, {layout.Columns.Count} columns, {layout.SlotCount} feature slots, {layout.FeatureCount} features, {module.ParameterCount} parameters.");
-
-        TrainingReport report;
-        using (var scope = NewDisposeScope())
-        {
-            // Once the rows are tensors the managed arrays are dropped, so the data is held once, not twice.
-            var data = FeatureTensors.From(train, device);
-            float maxFeature = train.MaxAbsValue;
-            train = null;
-            ValidationMetric? validation = null;
-            if (valid != null)
+            if (o.PretrainedModel is { } pretrained)
             {
-                var v = FeatureTensors.From(valid, device);
-                var labels = valid.Labels!;
-                valid = null;
-                validation = o.Task == FeatureInteractionTask.Regression
-                    ? new ValidationMetric("-RMSE", () => -Rmse(FeatureTensors.Predict(module, v), labels))
-                    : new ValidationMetric("AUC", () => Auc(FeatureTensors.Predict(module, v), labels));
+                if (!pretrained.FeatureColumnNames.SequenceEqual(layout.Columns.Select(c => c.Name)) || pretrained.FeatureCount != layout.FeatureCount)
+                    throw new ArgumentException($"PretrainedModel reads columns [{string.Join(", ", pretrained.FeatureColumnNames)}] with {pretrained.FeatureCount} features; " +
+                        $"this trainer reads [{string.Join(", ", layout.Columns.Select(c => c.Name))}] with {layout.FeatureCount}. Both must be the same.", nameof(o.PretrainedModel));
+                if (pretrained.Module.Factors != o.Factors)
+                    throw new ArgumentException($"PretrainedModel has {pretrained.Module.Factors} factors; Factors is {o.Factors}. They must be equal.", nameof(o.PretrainedModel));
+                module.LoadFeatureWeights(pretrained.Module); // copy_ works across devices
+                ch.Info(MessageSensitivity.None, "{0}", $"{Name}: feature embeddings, linear weights and global bias initialised from the pre-trained {pretrained.ModelName}.");
             }
-            report = TrainingCore.Train(host, new FeatureInteractionObjective(module, o.Task, maxFeature), new FeatureBatchSource(data, o.BatchSize), o, device, validation);
+            else
+            {
+                double mean = train.Labels!.Average(l => (double)l);
+                module.InitializeGlobalBias(o.Task == FeatureInteractionTask.Regression ? mean : Math.Log(Math.Clamp(mean, 1e-6, 1 - 1e-6) / (1 - Math.Clamp(mean, 1e-6, 1 - 1e-6))));
+            }
+            module.to(device);
+            ch.Info(MessageSensitivity.None, "{0}", $"{Name}: {train.RowCount} rows, {layout.Columns.Count} columns, {layout.SlotCount} feature slots, {layout.FeatureCount} features, {module.ParameterCount} parameters.");
+
+            TrainingReport report;
+            using (var scope = NewDisposeScope())
+            {
+                // Once the rows are tensors the managed arrays are dropped, so the data is held once, not twice.
+                var data = FeatureTensors.From(train, device);
+                float maxFeature = train.MaxAbsValue;
+                train = null;
+                ValidationMetric? validation = null;
+                if (valid != null)
+                {
+                    var v = FeatureTensors.From(valid, device);
+                    var labels = valid.Labels!;
+                    valid = null;
+                    validation = o.Task == FeatureInteractionTask.Regression
+                        ? new ValidationMetric("-RMSE", () => -Rmse(FeatureTensors.Predict(module, v), labels))
+                        : new ValidationMetric("AUC", () => Auc(FeatureTensors.Predict(module, v), labels));
+                }
+                report = TrainingCore.Train(host, new FeatureInteractionObjective(module, o.Task, maxFeature), new FeatureBatchSource(data, o.BatchSize), o, device, validation);
+            }
+            return CreateTransformer(module, layout, trainData, report, device);
         }
-        return CreateTransformer(module, layout, trainData, report, device);
+        catch
+        {
+            // Not left to the finalizer: on a GPU the weights and optimizer state would hold device memory until a GC.
+            module.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Feature columns (key or fixed-size Vector&lt;Single&gt;) and the label the task needs; the validation

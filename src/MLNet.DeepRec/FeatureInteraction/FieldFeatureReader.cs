@@ -64,106 +64,127 @@ internal static class FieldFeatureReader
         var described = FieldFeatureLayout.Describe(data.Schema, columnNames);
         bool readLabel = labelColumn != null && labelKind != LabelKind.None;
         if (readLabel) CheckLabel(data.Schema, labelColumn!, labelKind);
+        var pass = ReadColumns(data, described, readLabel ? labelColumn : null, labelKind, maxRows, maxMagnitude);
+        layout ??= InferLayout(described, pass.Columns);
+        return Pack(layout, pass);
+    }
 
-        var needed = columnNames.Select(n => data.Schema[n]).ToList();
-        if (readLabel) needed.Add(data.Schema[labelColumn!]);
+    /// <summary>What one pass over the data collected: per column its keys or non-zeros, the labels, the largest |x|.</summary>
+    private sealed record ColumnPass(ColumnBuffer[] Columns, Growable<float>? Labels, int Rows, float MaxAbs);
 
+    /// <summary>Job 1: one cursor pass, checking every value (finite, within ±<paramref name="maxMagnitude"/>, vector sizes).</summary>
+    private static ColumnPass ReadColumns(IDataView data, List<(string Name, FieldColumnKind Kind, int Size, string[]? KeyValues)> described,
+        string? labelColumn, LabelKind labelKind, int maxRows, float maxMagnitude)
+    {
+        var needed = described.Select(d => data.Schema[d.Name]).ToList();
+        if (labelColumn != null) needed.Add(data.Schema[labelColumn]);
         // Buffers sized from the row count when the view knows it (capped, so that a huge view grows them instead).
         int capacity = (int)Math.Clamp(Math.Min(data.GetRowCount() ?? 1024, maxRows), 16, 1 << 24);
         int columnCount = described.Count;
-        var columns = new ColumnBuffer?[columnCount];
-        var labels = readLabel ? new Growable<float>(capacity) : null;
+        var columns = described.Select(d => new ColumnBuffer(d.Kind, capacity)).ToArray();
+        var labels = labelColumn != null ? new Growable<float>(capacity) : null;
         int rows = 0;
         float maxAbs = described.Any(d => d.Kind == FieldColumnKind.Key) ? 1 : 0; // a key feature has x = 1
-        using (var cursor = data.GetRowCursor(needed))
+        using var cursor = data.GetRowCursor(needed);
+        var keyGetters = new ValueGetter<uint>?[columnCount];
+        var vectorGetters = new ValueGetter<VBuffer<float>>?[columnCount];
+        for (int c = 0; c < columnCount; c++)
         {
-            var keyGetters = new ValueGetter<uint>?[columnCount];
-            var vectorGetters = new ValueGetter<VBuffer<float>>?[columnCount];
+            var column = data.Schema[described[c].Name];
+            if (described[c].Kind == FieldColumnKind.Key) keyGetters[c] = cursor.GetGetter<uint>(column);
+            else vectorGetters[c] = cursor.GetGetter<VBuffer<float>>(column);
+        }
+        ValueGetter<float>? floatLabel = labelColumn != null && labelKind == LabelKind.Regression ? cursor.GetGetter<float>(data.Schema[labelColumn]) : null;
+        ValueGetter<bool>? boolLabel = labelColumn != null && labelKind == LabelKind.Binary ? cursor.GetGetter<bool>(data.Schema[labelColumn]) : null;
+
+        uint key = 0;
+        VBuffer<float> vector = default;
+        float label = 0;
+        bool flag = false;
+        while (rows < maxRows && cursor.MoveNext())
+        {
+            if (rows == int.MaxValue) throw new InvalidOperationException($"The data has more than {int.MaxValue} rows; feature-interaction training reads at most that many.");
             for (int c = 0; c < columnCount; c++)
             {
-                var column = data.Schema[columnNames[c]];
-                if (described[c].Kind == FieldColumnKind.Key) keyGetters[c] = cursor.GetGetter<uint>(column);
-                else vectorGetters[c] = cursor.GetGetter<VBuffer<float>>(column);
-                columns[c] = new ColumnBuffer(described[c].Kind, capacity);
+                if (keyGetters[c] is { } kg) { kg(ref key); columns[c].Keys!.Add(key); continue; }
+                vectorGetters[c]!(ref vector);
+                maxAbs = Math.Max(maxAbs, AddVector(columns[c], described[c].Name, described[c].Size, vector, rows, maxMagnitude));
             }
-            ValueGetter<float>? floatLabel = readLabel && labelKind == LabelKind.Regression ? cursor.GetGetter<float>(data.Schema[labelColumn!]) : null;
-            ValueGetter<bool>? boolLabel = readLabel && labelKind == LabelKind.Binary ? cursor.GetGetter<bool>(data.Schema[labelColumn!]) : null;
-
-            uint key = 0;
-            VBuffer<float> vector = default;
-            float label = 0;
-            bool flag = false;
-            while (rows < maxRows && cursor.MoveNext())
+            if (floatLabel != null)
             {
-                if (rows == int.MaxValue) throw new InvalidOperationException($"The data has more than {int.MaxValue} rows; feature-interaction training reads at most that many.");
-                for (int c = 0; c < columnCount; c++)
-                {
-                    var buffer = columns[c]!;
-                    if (keyGetters[c] is { } kg) { kg(ref key); buffer.Keys!.Add(key); continue; }
-                    vectorGetters[c]!(ref vector);
-                    if (vector.Length != described[c].Size)
-                        throw new InvalidOperationException($"Feature column '{described[c].Name}' has a vector of size {vector.Length} at row {rows}; its type says {described[c].Size}.");
-                    var v = vector.GetValues();
-                    var ix = vector.IsDense ? default : vector.GetIndices();
-                    int nonZeros = 0;
-                    for (int k = 0; k < v.Length; k++)
-                    {
-                        float x = v[k];
-                        if (!float.IsFinite(x))
-                            throw new InvalidOperationException($"Feature column '{described[c].Name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {rows}, element {(vector.IsDense ? k : ix[k])}; feature values must be finite (replace missing values first, e.g. with mlContext.Transforms.ReplaceMissingValues).");
-                        float magnitude = Math.Abs(x);
-                        if (magnitude > maxMagnitude)
-                            throw new InvalidOperationException($"Feature column '{described[c].Name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {rows}, element {(vector.IsDense ? k : ix[k])}; " +
-                                $"feature values must lie within ±{maxMagnitude.ToString(CultureInfo.InvariantCulture)}, beyond which the pairwise products overflow float32 or swamp every other feature. " +
-                                "Scale the column first, e.g. with mlContext.Transforms.NormalizeMeanVariance or NormalizeMinMax.");
-                        if (magnitude > maxAbs) maxAbs = magnitude;
-                        if (x == 0) continue;
-                        buffer.Positions!.Add(vector.IsDense ? k : ix[k]);
-                        buffer.Values!.Add(x);
-                        nonZeros++;
-                    }
-                    buffer.RowStarts!.Add(buffer.Positions!.Count);
-                    if (nonZeros > buffer.MaxNonZeros) buffer.MaxNonZeros = nonZeros;
-                }
-                if (floatLabel != null)
-                {
-                    floatLabel(ref label);
-                    if (!float.IsFinite(label))
-                        throw new InvalidOperationException($"Label column '{labelColumn}' has the value {label.ToString(CultureInfo.InvariantCulture)} at row {rows}; labels must be finite (filter such rows out, e.g. with mlContext.Data.FilterRowsByMissingValues).");
-                    labels!.Add(label);
-                }
-                else if (boolLabel != null) { boolLabel(ref flag); labels!.Add(flag ? 1f : 0f); }
-                rows++;
+                floatLabel(ref label);
+                if (!float.IsFinite(label))
+                    throw new InvalidOperationException($"Label column '{labelColumn}' has the value {label.ToString(CultureInfo.InvariantCulture)} at row {rows}; labels must be finite (filter such rows out, e.g. with mlContext.Data.FilterRowsByMissingValues).");
+                labels!.Add(label);
             }
+            else if (boolLabel != null) { boolLabel(ref flag); labels!.Add(flag ? 1f : 0f); }
+            rows++;
         }
+        return new ColumnPass(columns, labels, rows, maxAbs);
+    }
 
-        if (layout == null)
+    /// <summary>Checks one row's vector and appends its non-zeros to <paramref name="buffer"/>; returns its largest |x|.</summary>
+    private static float AddVector(ColumnBuffer buffer, string name, int size, in VBuffer<float> vector, int row, float maxMagnitude)
+    {
+        if (vector.Length != size)
+            throw new InvalidOperationException($"Feature column '{name}' has a vector of size {vector.Length} at row {row}; its type says {size}.");
+        var v = vector.GetValues();
+        var ix = vector.IsDense ? default : vector.GetIndices();
+        int nonZeros = 0;
+        float maxAbs = 0;
+        for (int k = 0; k < v.Length; k++)
         {
-            var layoutColumns = new List<FieldColumn>();
-            int offset = 1, slotStart = 0;
-            for (int c = 0; c < columnCount; c++)
-            {
-                var (name, kind, size, kv) = described[c];
-                int slots = kind == FieldColumnKind.Key ? 1 : Math.Max(1, columns[c]!.MaxNonZeros);
-                layoutColumns.Add(new FieldColumn(name, kind, size, offset, slots, slotStart, kv));
-                offset += size; slotStart += slots;
-            }
-            layout = new FieldFeatureLayout(layoutColumns);
+            float x = v[k];
+            if (!float.IsFinite(x))
+                throw new InvalidOperationException($"Feature column '{name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {row}, element {(vector.IsDense ? k : ix[k])}; feature values must be finite (replace missing values first, e.g. with mlContext.Transforms.ReplaceMissingValues).");
+            float magnitude = Math.Abs(x);
+            if (magnitude > maxMagnitude)
+                throw new InvalidOperationException($"Feature column '{name}' has the value {x.ToString(CultureInfo.InvariantCulture)} at row {row}, element {(vector.IsDense ? k : ix[k])}; " +
+                    $"feature values must lie within ±{maxMagnitude.ToString(CultureInfo.InvariantCulture)}, beyond which the pairwise products overflow float32 or swamp every other feature. " +
+                    "Scale the column first, e.g. with mlContext.Transforms.NormalizeMeanVariance or NormalizeMinMax.");
+            if (magnitude > maxAbs) maxAbs = magnitude;
+            if (x == 0) continue;
+            buffer.Positions!.Add(vector.IsDense ? k : ix[k]);
+            buffer.Values!.Add(x);
+            nonZeros++;
         }
+        buffer.RowStarts!.Add(buffer.Positions!.Count);
+        if (nonZeros > buffer.MaxNonZeros) buffer.MaxNonZeros = nonZeros;
+        return maxAbs;
+    }
 
-        int f = layout.SlotCount;
+    /// <summary>Job 2 (training data only): feature offsets and slots per column; a vector column gets as many slots as
+    /// its densest row has non-zeros.</summary>
+    private static FieldFeatureLayout InferLayout(List<(string Name, FieldColumnKind Kind, int Size, string[]? KeyValues)> described, ColumnBuffer[] columns)
+    {
+        var layoutColumns = new List<FieldColumn>();
+        int offset = 1, slotStart = 0;
+        for (int c = 0; c < described.Count; c++)
+        {
+            var (name, kind, size, kv) = described[c];
+            int slots = kind == FieldColumnKind.Key ? 1 : Math.Max(1, columns[c].MaxNonZeros);
+            layoutColumns.Add(new FieldColumn(name, kind, size, offset, slots, slotStart, kv));
+            offset += size; slotStart += slots;
+        }
+        return new FieldFeatureLayout(layoutColumns);
+    }
+
+    /// <summary>Job 3: the [rows, slots] index and value arrays the network reads.</summary>
+    private static FieldFeatureData Pack(FieldFeatureLayout layout, ColumnPass pass)
+    {
+        int rows = pass.Rows, f = layout.SlotCount;
         long total = (long)rows * f;
         if (total > Array.MaxLength)
             throw new InvalidOperationException($"{rows} rows × {f} feature slots exceed the {Array.MaxLength} elements of one array; train on fewer rows (or, for sparse vector columns, cap the non-zeros per row).");
         var indices = new int[total];
         var vals = new float[total];
-        for (int c = 0; c < columnCount; c++)
+        for (int c = 0; c < pass.Columns.Length; c++)
         {
-            Fill(layout.Columns[c], columns[c]!, rows, f, indices, vals);
-            columns[c] = null; // release the column's buffers before the next is laid out
+            Fill(layout.Columns[c], pass.Columns[c], rows, f, indices, vals);
+            pass.Columns[c] = null!; // release the column's buffers before the next is laid out
         }
         bool allOnes = total > 0 && vals.AsSpan().IndexOfAnyExcept(1f) < 0;
-        return new FieldFeatureData(layout, rows, indices, vals, labels?.ToArray(), allOnes, maxAbs);
+        return new FieldFeatureData(layout, rows, indices, vals, pass.Labels?.ToArray(), allOnes, pass.MaxAbs);
     }
 
     /// <summary>Writes one column's features into its slots of every row.</summary>

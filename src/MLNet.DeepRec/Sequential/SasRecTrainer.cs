@@ -194,42 +194,50 @@ public sealed class SasRecTrainer : DeepRecTrainerBase<SasRecTrainer.Options, Sa
         using var ch = host.Start("Setup");
         var device = DeviceSelector.Select(Context, ch);
         var module = SeededInitialization.Create(o.Seed, () => new SasRecModule(itemCount, l, o.HiddenSize, o.NumberOfBlocks, o.NumberOfHeads, o.EffectiveFeedForwardSize, o.DropoutRate));
-        // A full softmax reads every item row in every step, and so does any step whose lookups (inputs, targets and
-        // sampled negatives) outnumber the items: a row-wise update would save nothing there.
-        long lookupsPerStep = (long)o.BatchSize * l * 2 + (o.Loss == SasRecLoss.SampledSoftmax ? (long)o.BatchSize * o.NegativesPerPositive : (long)o.BatchSize * l);
-        module.ItemTable.PreferDense = o.Loss == SasRecLoss.CrossEntropy || lookupsPerStep >= itemCount;
-        module.to(device);
-        var seen = new UserItemSet(pairUsers, pairItems, userCount, itemCount);
-        var trainHistories = sequences.PaddedTails(l);
-
-        ValidationMetric? validation = null;
-        SasRecScorer? validationScorer = null;
-        if (validationData != null)
-        {
-            var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
-            validationScorer = new SasRecScorer(module, trainHistories, userCount, device);
-            var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativesPerPositive = o.ValidationNegativesPerPositive, Protocol = RankingProtocol.Sampled, Seed = o.Seed, UserBatchSize = 1024 };
-            var scorer = validationScorer;
-            validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegativesPerPositive} negatives)",
-                () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
-        }
-
-        TrainingReport report;
         try
         {
-            using var sampler = new TorchNegativeSampler(pairUsers, pairItems, userCount, itemCount, NegativeSampling.Uniform, device);
-            using var users = tensor(trainUsers.ToArray(), dtype: int64, device: device);
-            using var windowTensor = tensor(windows, dtype: int64, device: device).view(trainUsers.Count, l + 1);
-            var source = new SasRecBatchSource(users, windowTensor, sampler, o.Loss, o.NegativesPerPositive);
-            report = TrainingCore.Train(host, new SasRecObjective(module, o.Loss, o.CrossEntropySinglePassLogits, o.CrossEntropyChunkLogits), source, o, device, validation);
+            // A full softmax reads every item row in every step, and so does any step whose lookups (inputs, targets and
+            // sampled negatives) outnumber the items: a row-wise update would save nothing there.
+            long lookupsPerStep = (long)o.BatchSize * l * 2 + (o.Loss == SasRecLoss.SampledSoftmax ? (long)o.BatchSize * o.NegativesPerPositive : (long)o.BatchSize * l);
+            module.ItemTable.PreferDense = o.Loss == SasRecLoss.CrossEntropy || lookupsPerStep >= itemCount;
+            module.to(device);
+            var seen = new UserItemSet(pairUsers, pairItems, userCount, itemCount);
+            var trainHistories = sequences.PaddedTails(l);
+
+            ValidationMetric? validation = null;
+            SasRecScorer? validationScorer = null;
+            if (validationData != null)
+            {
+                var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
+                validationScorer = new SasRecScorer(module, trainHistories, userCount, device);
+                var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativesPerPositive = o.ValidationNegativesPerPositive, Protocol = RankingProtocol.Sampled, Seed = o.Seed, UserBatchSize = 1024 };
+                var scorer = validationScorer;
+                validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegativesPerPositive} negatives)",
+                    () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
+            }
+
+            TrainingReport report;
+            try
+            {
+                using var sampler = new TorchNegativeSampler(pairUsers, pairItems, userCount, itemCount, NegativeSampling.Uniform, device);
+                using var users = tensor(trainUsers.ToArray(), dtype: int64, device: device);
+                using var windowTensor = tensor(windows, dtype: int64, device: device).view(trainUsers.Count, l + 1);
+                var source = new SasRecBatchSource(users, windowTensor, sampler, o.Loss, o.NegativesPerPositive);
+                report = TrainingCore.Train(host, new SasRecObjective(module, o.Loss, o.CrossEntropySinglePassLogits, o.CrossEntropyChunkLogits), source, o, device, validation);
+            }
+            finally
+            {
+                validationScorer?.Dispose();
+            }
+            module.SetUnknownItemToMean();
+            var itemIds = KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]);
+            return new SasRecTransformer(Context, module, device, o, userCount, trainHistories, itemIds, report, tokens);
         }
-        finally
+        catch
         {
-            validationScorer?.Dispose();
+            module.Dispose(); // not left to the finalizer (device memory on a GPU)
+            throw;
         }
-        module.SetUnknownItemToMean();
-        var itemIds = KeyVocabulary.Read(trainData.Schema[o.ItemIdColumnName]);
-        return new SasRecTransformer(Context, module, device, o, userCount, trainHistories, itemIds, report, tokens);
     }
 
     /// <summary>Key-typed user and item columns of the log (the validation log's with the training log's cardinalities).</summary>
