@@ -72,7 +72,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             var (tr, va, te) = reg ? (train, valid, test) : (trainB, validB, testB);
             // The FM row is the papers' FM (no batch norm, dropout 0.5 on the pairwise layer); AFM starts from its
             // embeddings, as both papers pre-train (NFM §4, AFM §4.1). Disposed after the task's rows.
-            FeatureInteractionTransformer? fm = null;
+            FeatureInteractionTransformer? fm = null, nfm = null;
             // Fresh: an untrained network of the same shape, for the minimal-loop comparison.
             var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit, Func<FieldFeatureModule, FieldFeatureModule>? Fresh)[]
             {
@@ -82,13 +82,20 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                     m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, new[] { 64 }, true, 0.5, 0.2)),
                 ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, DropoutRate = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va),
                     m => new AfmModule(m.FeatureCount, m.SlotCount, m.Factors, 64, 0, 0.5, 0)),
-                ("DeepFM", "64 factors, deep 400-400-400, dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.DeepFm(Common(new DeepFmTrainer.Options(), task, nfmEpochs, 0.001)).Fit(tr, va), null),
-                ("DCN-V2", "64 factors, 3 full-rank cross layers, stacked deep 400-400, Adam lr 0.001", () => ml.DeepRec().Trainers.DcnV2(Common(new DcnV2Trainer.Options(), task, nfmEpochs, 0.001)).Fit(tr, va), null),
-                ("Wide&Deep", "64 factors, deep 400-400-400, dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.WideAndDeep(Common(new WideAndDeepTrainer.Options(), task, nfmEpochs, 0.001)).Fit(tr, va), null),
+                // The deep models: settings from a short search on the validation file (docs/models/feature-interaction.md).
+                // DCN-V2 and Wide&Deep start from the NFM row's embeddings; DeepFM does not, since its FM term (h = 1)
+                // does not match embeddings trained under NFM's batch-normalised pooling (measured: it starts far off).
+                ("DeepFM", "64 factors, deep 256-256, BN, dropout 0.2, FM dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.DeepFm(Common(new DeepFmTrainer.Options
+                    { HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, FmDropoutRate = 0.5 }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
+                ("DCN-V2", "64 factors, 2 full-rank cross layers, stacked deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.DcnV2(Common(new DcnV2Trainer.Options
+                    { CrossLayers = 2, HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, PretrainedModel = nfm }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
+                ("Wide&Deep", "64 factors, deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.WideAndDeep(Common(new WideAndDeepTrainer.Options
+                    { HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, PretrainedModel = nfm }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
             };
             foreach (var (name, settings, fit, fresh) in configs)
             {
-                if (only != null && !only.Contains(name) && !(name == "FM (NFM-0)" && only.Contains("AFM"))) continue; // AFM starts from the FM row
+                // AFM starts from the FM row's embeddings, DCN-V2 and Wide&Deep from the NFM row's: those run when they do.
+                if (only != null && !only.Contains(name) && !(name == "FM (NFM-0)" && only.Contains("AFM")) && !(name == "NFM" && only.Any(n => n is "DCN-V2" or "Wide&Deep"))) continue;
                 context.Progress.Step($"{name} ({task})");
                 var watch = Stopwatch.StartNew();
                 var model = fit();
@@ -131,10 +138,13 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                     minimal.Add(new MinimalRow(name, sps, plain, fused));
                     Console.WriteLine($"  minimal loop: TorchSharp Adam {plain:N0}, fused Adam {fused:N0} samples/s → ours / fused {sps / fused:F2}, ours / TorchSharp {sps / plain:F2}");
                 }
-                if (name.StartsWith("FM", StringComparison.Ordinal)) fm = model; else model.Dispose();
+                if (name.StartsWith("FM", StringComparison.Ordinal)) fm = model;
+                else if (name == "NFM") nfm = model;
+                else model.Dispose();
                 Console.WriteLine($"{name} {row.Task}: RMSE {row.Rmse:F4} (clipped {row.RmseClipped:F4}), AUC {row.Auc:F4}, log-loss {row.LogLoss:F4}, {row.Epochs} epochs (best {row.BestEpoch}), {spe:F2} s/epoch, {sps:N0} samples/s, {seconds:F1} s");
             }
             fm?.Dispose();
+            nfm?.Dispose();
         }
 
         // ML.NET's field-aware FM: binary classification only (Boolean label), same 10 field columns.
@@ -206,7 +216,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine("- Data: the NFM/AFM frappe libFM split: `frappe.validation.libfm` and `frappe.test.libfm` are the papers' files; **`frappe.train.reconstructed.libfm` is a reconstruction** (original positives, re-sampled negatives; see the dataset's RECONSTRUCTION.md), so results are close to, not identical with, a run on the original training file. 202,027 / 57,722 / 28,860 rows, 5,382 features in 10 fields (user, item, 8 context fields), each field one sparse one-hot `Vector<Single>` column from `LoadLibFm` with inferred fields; every model, ML.NET's FFM included, reads the same 10 columns.");
-        sb.AppendLine($"- Training: batch 512, Adam (learning rate per row), up to {(quick ? "4 (FM, NFM, DeepFM, DCN-V2, Wide&Deep) and 2 (AFM)" : "40 (FM, NFM, DeepFM, DCN-V2, Wide&Deep) and 30 (AFM)")} epochs, {(quick ? "no early stopping (quick mode: not representative of quality)" : "early stopping on the validation file (−RMSE for regression, AUC for binary) with patience 3, best epoch's weights kept")}; AFM's feature embeddings, linear weights and global bias are initialised from the FM row trained just before it on the same task (`PretrainedModel`, the papers' pre-training). libtorch threads {TorchSharp.torch.get_num_threads()}. Test metrics come from the ML.NET pipeline (ONNX Runtime scoring, `mlContext.Regression.Evaluate` / `mlContext.BinaryClassification.Evaluate`).");
+        sb.AppendLine($"- Training: batch 512, Adam (learning rate per row), up to {(quick ? "4 (FM, NFM, DeepFM, DCN-V2, Wide&Deep) and 2 (AFM)" : "40 (FM, NFM, DeepFM, DCN-V2, Wide&Deep) and 30 (AFM)")} epochs, {(quick ? "no early stopping (quick mode: not representative of quality)" : "early stopping on the validation file (−RMSE for regression, AUC for binary) with patience 3, best epoch's weights kept")}; AFM's feature embeddings, linear weights and global bias are initialised from the FM row trained just before it on the same task (`PretrainedModel`, the papers' pre-training); DCN-V2's and Wide&Deep's from the NFM row's. libtorch threads {TorchSharp.torch.get_num_threads()}. Test metrics come from the ML.NET pipeline (ONNX Runtime scoring, `mlContext.Regression.Evaluate` / `mlContext.BinaryClassification.Evaluate`).");
         sb.AppendLine();
         sb.AppendLine("### Quality on the test file");
         sb.AppendLine();
@@ -217,6 +227,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         sb.AppendLine("| *Published*: NFM (He & Chua 2017) | regression | 128 – 256 factors, original training file, TensorFlow, Adagrad | – | 0.3127 – 0.3095 | – | – | – | – |");
         sb.AppendLine("| *Published*: AFM (Xiao et al. 2017) | regression | 256 factors, pre-trained from FM | – | 0.3102 | – | – | – | – |");
         sb.AppendLine("| *Published*: libFM (in both papers) | regression | – | – | 0.3385 | – | – | – | – |");
+        sb.AppendLine("| *Published*: Wide&Deep (in the NFM paper) | regression | NFM paper's run of Wide&Deep on this split | – | 0.3246 | – | – | – | – |");
         sb.AppendLine();
         sb.AppendLine("Regression rows: squared loss on the ±1 labels, the papers' protocol (the NFM code clips predictions to the label range before RMSE: the clipped column). Their AUC ranks by the regression score. † Binary rows (Boolean label = label > 0, log loss) report RMSE of 2p − 1 against the ±1 labels, p the predicted probability, so that ML.NET's FFM, which is binary-only, can be placed on the papers' scale. ML.NET FFM's parameter count is features × (1 + fields × latent).");
         sb.AppendLine();

@@ -48,16 +48,12 @@ namespace MLNet.DeepRec.Trainers
         {
             /// <summary>Number of cross layers, 0..<see cref="DeepRecTrainerOptionsBase.MaxLayers"/>. Default 3.</summary>
             public int CrossLayers = Defaults.CrossLayers;
-
             /// <summary>Rank r of each cross layer's W = U Vᵀ; 0 (default) = full rank (W is d × d, d = slots × factors,
             /// at most <see cref="Defaults.MaxFullRankWidth"/>). A low rank (the paper uses d/4 and less) cuts cost and memory.</summary>
             public int CrossRank;
-
             /// <summary>Stacked (default) or parallel cross and deep networks.</summary>
             public DcnStructure Structure = DcnStructure.Stacked;
-
             private protected override bool AllowsNoHiddenLayer => true;
-
             internal override void Validate()
             {
                 base.Validate();
@@ -77,7 +73,7 @@ namespace MLNet.DeepRec.Trainers
                 throw new ArgumentException($"DCN-V2's cross network is {layout.SlotCount} slots × {o.Factors} factors = {width} wide; full-rank cross layers " +
                     $"({width}² weights each) are limited to width {Defaults.MaxFullRankWidth}. Set CrossRank (e.g. {Math.Max(1, width / 4)}) or fewer factors.", nameof(o.CrossRank));
             return new DcnV2Module(layout.FeatureCount, layout.SlotCount, o.Factors, o.CrossLayers, o.CrossRank, o.Structure == DcnStructure.Parallel,
-                o.HiddenLayers, o.BatchNormalization, o.HiddenDropoutRate);
+                o.HiddenLayers, o.BatchNormalization, o.HiddenDropoutRate, o.EmbeddingDropoutRate);
         }
 
         private protected override FeatureInteractionTransformer CreateTransformer(FieldFeatureModule module, FieldFeatureLayout layout, IDataView trainData, TrainingReport report, Device device) =>
@@ -90,7 +86,7 @@ namespace MLNet.DeepRec.Models
     /// <summary>DCN-V2's network: cross layers over x₀ = the value-scaled embeddings side by side, a deep MLP, an output layer.</summary>
     internal sealed class DcnV2Module : FieldFeatureModule
     {
-        public DcnV2Module(int featureCount, int slotCount, int factors, int crossLayers, int crossRank, bool parallel, IReadOnlyList<int> hiddenLayers, bool batchNorm, double dropoutRate)
+        public DcnV2Module(int featureCount, int slotCount, int factors, int crossLayers, int crossRank, bool parallel, IReadOnlyList<int> hiddenLayers, bool batchNorm, double dropoutRate, double embeddingDropoutRate)
             : base("DCN-V2", featureCount, slotCount, factors)
         {
             int width = slotCount * factors;
@@ -100,6 +96,7 @@ namespace MLNet.DeepRec.Models
             cross = nn.ModuleList(Enumerable.Range(0, crossLayers).Select(_ => crossRank == 0
                 ? nn.Sequential(MlpStack.GlorotLinear(width, width))
                 : nn.Sequential(MlpStack.GlorotLinear(width, crossRank, hasBias: false), MlpStack.GlorotLinear(crossRank, width))).ToArray());
+            input_dropout = new FastDropout(embeddingDropoutRate);
             deep = MlpStack.Create(width, HiddenLayers, batchNorm, dropoutRate);
             int deepWidth = MlpStack.OutputWidth(width, HiddenLayers);
             output = MlpStack.GlorotLinear(parallel ? width + deepWidth : deepWidth, 1);
@@ -109,6 +106,7 @@ namespace MLNet.DeepRec.Models
         public bool Parallel { get; }
         public int[] HiddenLayers { get; }
         private readonly ModuleList<Sequential> cross;
+        private readonly FastDropout input_dropout;
         private readonly Sequential deep;
         private readonly Linear output;
 
@@ -116,7 +114,7 @@ namespace MLNet.DeepRec.Models
 
         protected override Tensor Interaction(Tensor scaled, Tensor? values)
         {
-            var x0 = Flatten(scaled);
+            var x0 = input_dropout.call(Flatten(scaled));
             var x = x0;
             foreach (var layer in cross) x = (x0 * layer.call(x)).Plus(x);
             var h = Parallel ? cat([x, deep.call(x0)], 1) : deep.call(x);

@@ -26,11 +26,17 @@ public abstract class DeepFeatureInteractionTrainerOptions : FeatureInteractionT
     /// <summary>Dropout rate after each hidden layer, in [0, 1). The default depends on the model.</summary>
     public double HiddenDropoutRate;
 
+    /// <summary>Dropout rate on the embeddings side by side where the deep (and DCN-V2's cross) network reads them, in
+    /// [0, 1): the input-layer dropout of the DeepFM reference code, the counterpart of NFM's dropout on the
+    /// bi-interaction vector. Default 0.</summary>
+    public double EmbeddingDropoutRate;
+
     internal override void Validate()
     {
         base.Validate();
         CheckWidths(HiddenLayers, nameof(HiddenLayers), allowEmpty: AllowsNoHiddenLayer);
         CheckDropout(HiddenDropoutRate, nameof(HiddenDropoutRate));
+        CheckDropout(EmbeddingDropoutRate, nameof(EmbeddingDropoutRate));
     }
 
     /// <summary>Whether the model still has a deep part with no hidden layer (DCN-V2's cross network does).</summary>

@@ -13,12 +13,14 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal sealed class DeepFieldModule : FieldFeatureModule
 {
-    public DeepFieldModule(string name, bool fmTerm, int featureCount, int slotCount, int factors, IReadOnlyList<int> hiddenLayers, bool batchNorm, double dropoutRate)
+    public DeepFieldModule(string name, bool fmTerm, int featureCount, int slotCount, int factors, IReadOnlyList<int> hiddenLayers, bool batchNorm, double dropoutRate, double embeddingDropoutRate, double fmDropoutRate = 0)
         : base(name, featureCount, slotCount, factors)
     {
         FmTerm = fmTerm;
         HiddenLayers = hiddenLayers.ToArray();
         int input = slotCount * factors;
+        input_dropout = new FastDropout(embeddingDropoutRate);
+        fm_dropout = new FastDropout(fmDropoutRate);
         deep = MlpStack.Create(input, HiddenLayers, batchNorm, dropoutRate);
         deep_output = MlpStack.GlorotLinear(MlpStack.OutputWidth(input, HiddenLayers), 1);
         RegisterComponents();
@@ -26,6 +28,8 @@ internal sealed class DeepFieldModule : FieldFeatureModule
 
     public bool FmTerm { get; }
     public int[] HiddenLayers { get; }
+    private readonly FastDropout input_dropout;
+    private readonly FastDropout fm_dropout;
     private readonly Sequential deep;
     private readonly Linear deep_output;
 
@@ -33,8 +37,8 @@ internal sealed class DeepFieldModule : FieldFeatureModule
 
     protected override Tensor Interaction(Tensor scaled, Tensor? values)
     {
-        var deepPart = deep_output.call(deep.call(Flatten(scaled))).squeeze(-1);
-        return FmTerm ? deepPart.Plus(BiInteraction(scaled).sum(1)) : deepPart;
+        var deepPart = deep_output.call(deep.call(input_dropout.call(Flatten(scaled)))).squeeze(-1);
+        return FmTerm ? deepPart.Plus(fm_dropout.call(BiInteraction(scaled)).sum(1)) : deepPart;
     }
 
     protected override string InteractionOnnx(OnnxGraphBuilder g, string scaled, string values)

@@ -31,13 +31,24 @@ namespace MLNet.DeepRec.Trainers
 
         /// <summary>DeepFM options. Defaults: <see cref="DeepFeatureInteractionTrainerOptions.HiddenLayers"/> {400, 400, 400},
         /// <see cref="DeepFeatureInteractionTrainerOptions.HiddenDropoutRate"/> 0.5, no batch norm.</summary>
-        public sealed class Options() : DeepFeatureInteractionTrainerOptions(Defaults.HiddenLayers, Defaults.HiddenDropoutRate);
+        public sealed class Options() : DeepFeatureInteractionTrainerOptions(Defaults.HiddenLayers, Defaults.HiddenDropoutRate)
+        {
+            /// <summary>Dropout rate on the FM component's pairwise vector ½[(Σxᵢvᵢ)² − Σ(xᵢvᵢ)²] before it is summed, in
+            /// [0, 1): the <c>dropout_fm</c> of the DeepFM reference code, NFM-0's dropout. Default 0.</summary>
+            public double FmDropoutRate;
+
+            internal override void Validate()
+            {
+                base.Validate();
+                CheckDropout(FmDropoutRate, nameof(FmDropoutRate));
+            }
+        }
 
         internal DeepFmTrainer(MLContext mlContext, Options options) : base(mlContext, options, "DeepFM") { }
 
         private protected override FieldFeatureModule CreateModule(FieldFeatureLayout layout) =>
             new DeepFieldModule("DeepFM", fmTerm: true, layout.FeatureCount, layout.SlotCount, TrainerOptions.Factors, TrainerOptions.HiddenLayers,
-                TrainerOptions.BatchNormalization, TrainerOptions.HiddenDropoutRate);
+                TrainerOptions.BatchNormalization, TrainerOptions.HiddenDropoutRate, TrainerOptions.EmbeddingDropoutRate, TrainerOptions.FmDropoutRate);
 
         private protected override FeatureInteractionTransformer CreateTransformer(FieldFeatureModule module, FieldFeatureLayout layout, IDataView trainData, TrainingReport report, Device device) =>
             new(Context, Name, module, layout, TrainerOptions.Task, trainData, report, device);

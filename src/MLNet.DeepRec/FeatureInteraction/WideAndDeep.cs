@@ -38,7 +38,7 @@ namespace MLNet.DeepRec.Trainers
 
         private protected override FieldFeatureModule CreateModule(FieldFeatureLayout layout) =>
             new DeepFieldModule("WideAndDeep", fmTerm: false, layout.FeatureCount, layout.SlotCount, TrainerOptions.Factors, TrainerOptions.HiddenLayers,
-                TrainerOptions.BatchNormalization, TrainerOptions.HiddenDropoutRate);
+                TrainerOptions.BatchNormalization, TrainerOptions.HiddenDropoutRate, TrainerOptions.EmbeddingDropoutRate);
 
         private protected override FeatureInteractionTransformer CreateTransformer(FieldFeatureModule module, FieldFeatureLayout layout, IDataView trainData, TrainingReport report, Device device) =>
             new(Context, Name, module, layout, TrainerOptions.Task, trainData, report, device);

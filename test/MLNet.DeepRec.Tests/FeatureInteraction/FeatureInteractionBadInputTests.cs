@@ -42,6 +42,41 @@ public class FeatureInteractionBadInputTests
         Assert.That(ex!.Message, Does.Contain("'F'").And.Contain("NaN").And.Contain("row 1"));
     }
 
+    // Every registered model reads its data through the shared reader: the same clear errors, never a libtorch crash.
+    [TestCaseSource(typeof(FeatureInteractionModels), nameof(FeatureInteractionModels.All))]
+    public void EveryModelRejectsBadFeaturesLabelsAndColumnsClearly(FeatureInteractionModels.Model model)
+    {
+        var ml = new MLContext(0);
+        IEstimator<FeatureInteractionTransformer> Trainer(string[] columns, string label = "Label", FeatureInteractionTask task = FeatureInteractionTask.Regression) =>
+            model.Create(ml.DeepRec().Trainers, o => { o.FeatureColumnNames = columns; o.LabelColumnName = label; o.Task = task; o.NumberOfEpochs = 1; });
+        var nan = Assert.Throws<InvalidOperationException>(() => Trainer(["F"]).Fit(Vectors(ml, float.NaN)));
+        Assert.That(nan!.Message, Does.Contain("'F'").And.Contain("NaN").And.Contain("row 1"));
+        var huge = Assert.Throws<InvalidOperationException>(() => Trainer(["F"]).Fit(Vectors(ml, 1e30f)));
+        Assert.That(huge!.Message, Does.Contain("'F'").And.Contain("row 1"));
+        var nanLabel = Assert.Throws<InvalidOperationException>(() => Trainer(["F"]).Fit(ml.Data.LoadFromEnumerable(new[] { new VectorRow { F = [1f, 0f, 2f], Label = float.NaN } })));
+        Assert.That(nanLabel!.Message, Does.Contain("'Label'").And.Contain("NaN"));
+        var kind = Assert.Throws<ArgumentException>(() => Trainer(["F"], task: FeatureInteractionTask.BinaryClassification).Fit(Vectors(ml)));
+        Assert.That(kind!.Message, Does.Contain("'Label'").And.Contain("Boolean"));
+        var text = Assert.Throws<ArgumentException>(() => Trainer(["AKey", "A"]).Fit(D.Train));
+        Assert.That(text!.Message, Does.Contain("'A'").And.Contain("MapValueToKey"));
+    }
+
+    [Test]
+    public void DeepModelOptionsAreValidated()
+    {
+        var t = new MLContext(0).DeepRec().Trainers;
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => t.DeepFm(new DeepFmTrainer.Options { FmDropoutRate = 1 }))!.ParamName, Is.EqualTo("FmDropoutRate"));
+        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => t.WideAndDeep(new WideAndDeepTrainer.Options { EmbeddingDropoutRate = -0.1 }))!.ParamName, Is.EqualTo("EmbeddingDropoutRate"));
+        Assert.Throws<ArgumentException>(() => t.DeepFm(new DeepFmTrainer.Options { HiddenLayers = [] }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.DcnV2(new DcnV2Trainer.Options { CrossLayers = -1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.DcnV2(new DcnV2Trainer.Options { CrossRank = -1 }));
+        Assert.Throws<ArgumentException>(() => t.DcnV2(new DcnV2Trainer.Options { CrossLayers = 0, HiddenLayers = [] }));
+        // Full-rank cross layers over a wide input would hold d² weights each: a clear error suggesting a rank.
+        var ml = new MLContext(0);
+        var wide = Assert.Throws<ArgumentException>(() => t.DcnV2(new DcnV2Trainer.Options { FeatureColumnNames = ["AKey", "BKey", "CKey"], Factors = 2048, NumberOfEpochs = 1 }).Fit(D.Train));
+        Assert.That(wide!.Message, Does.Contain("CrossRank").And.Contain("6144"));
+    }
+
     [Test]
     public void NaNLabelsAreRejected()
     {
