@@ -32,7 +32,7 @@ public sealed class BiasedMatrixFactorizationTrainer : CollaborativeTrainerBase<
         }
     }
 
-    internal BiasedMatrixFactorizationTrainer(MLContext mlContext, Options options) : base(mlContext, options, "MF") { }
+    internal BiasedMatrixFactorizationTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.MatrixFactorization.Name) { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
         new DotProductMFModule(userCount, itemCount, TrainerOptions.Factors);

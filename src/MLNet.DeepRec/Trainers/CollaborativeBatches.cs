@@ -131,7 +131,7 @@ internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeB
     public CollaborativeObjective(CollaborativeModule model, CollaborativeLoss loss, double embeddingRegularization = 0)
     {
         _model = model; _loss = loss;
-        var tables = model.modules().OfType<EmbeddingTable>().ToArray();
+        var tables = model.KeyedTables.Select(t => t.Table).ToArray();
         _userTables = tables.Where(t => t.Role == EmbeddingRole.User).ToArray();
         _itemTables = tables.Where(t => t.Role == EmbeddingRole.Item).ToArray();
         // Rooted for the objective's lifetime (see LiveScalars): libtorch reads it during the call.

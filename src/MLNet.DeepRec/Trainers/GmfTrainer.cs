@@ -29,7 +29,7 @@ public sealed class GmfTrainer : CollaborativeTrainerBase<GmfTrainer.Options>
         }
     }
 
-    internal GmfTrainer(MLContext mlContext, Options options) : base(mlContext, options, "GMF") { }
+    internal GmfTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.Gmf.Name) { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
         new GmfModule(userCount, itemCount, TrainerOptions.Factors);
