@@ -16,18 +16,8 @@ public sealed class GmfTrainer : CollaborativeTrainerBase<GmfTrainer.Options>
         public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
     }
 
-    /// <summary>GMF options.</summary>
-    public sealed class Options : CollaborativeTrainerOptions
-    {
-        /// <summary>Latent factors (predictive factors in the paper), 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 8.</summary>
-        public int Factors = Defaults.Factors;
-
-        internal override void Validate()
-        {
-            base.Validate();
-            CheckWidth(Factors, nameof(Factors));
-        }
-    }
+    /// <summary>GMF options. Default <see cref="FactorizationTrainerOptions.Factors"/>: 8.</summary>
+    public sealed class Options() : FactorizationTrainerOptions(Defaults.Factors);
 
     internal GmfTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.Gmf.Name) { }
 
