@@ -14,8 +14,12 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
 {
-    protected CollaborativeModule(string name, int userCount, int itemCount) : base(name)
+    /// <param name="kind">The registered kind's name (<see cref="CollaborativeModelKind.Name"/>), also the module's name.</param>
+    /// <param name="userCount">Number of user keys.</param>
+    /// <param name="itemCount">Number of item keys.</param>
+    protected CollaborativeModule(string kind, int userCount, int itemCount) : base(kind)
     {
+        Kind = kind;
         UserCount = userCount;
         ItemCount = itemCount;
     }
@@ -35,103 +39,27 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>The global bias of a model that adds one to the score outside any layer (MF); null otherwise.</summary>
     public virtual float? GlobalBiasValue => null;
 
-    /// <summary>"GMF", "MLP", "NeuMF" or "MF": what a checkpoint records to rebuild the network.</summary>
-    public abstract string Kind { get; }
+    /// <summary>The registered kind (<see cref="CollaborativeModels"/>), e.g. "GMF": what a checkpoint records to rebuild the network.</summary>
+    public string Kind { get; }
 
-    /// <summary>The architecture's sizes (e.g. factors, layer widths), recorded in checkpoints.</summary>
+    /// <summary>The architecture's sizes (e.g. factors, layer widths), recorded in checkpoints under the keys of the
+    /// kind's <see cref="CollaborativeModelKind.HyperParameters"/>.</summary>
     public abstract IReadOnlyDictionary<string, int[]> HyperParameters { get; }
 
-    /// <summary>Rebuilds an (untrained) network of a checkpointed kind; the sizes are checked first (<see cref="Describe"/>).</summary>
-    public static CollaborativeModule Create(string kind, int userCount, int itemCount, IReadOnlyDictionary<string, int[]> hp)
-    {
-        _ = Describe(kind, userCount, itemCount, hp, $"The checkpoint of a {kind} model");
-        return kind switch
-        {
-            "GMF" => new GmfModule(userCount, itemCount, hp["factors"][0]),
-            "MLP" => new MlpModule(userCount, itemCount, hp["layers"]),
-            "NeuMF" => new NeuMFModule(userCount, itemCount, hp["factors"][0], hp["layers"]),
-            _ => new DotProductMFModule(userCount, itemCount, hp["factors"][0]),
-        };
-    }
+    /// <summary>Rebuilds an (untrained) network of a registered kind (<see cref="CollaborativeModelKind.Create"/>), for
+    /// callers that hold only the kind string.</summary>
+    /// <exception cref="InvalidDataException">The kind is not registered, or a size is missing or beyond the limits.</exception>
+    public static CollaborativeModule Create(string kind, int userCount, int itemCount, IReadOnlyDictionary<string, int[]> hp) =>
+        CollaborativeModels.Get(kind, $"The checkpoint of a {kind} model").Create(userCount, itemCount, hp);
 
     /// <summary>
-    /// The parameters (state-dict names and shapes) that <see cref="Create"/> would allocate for these sizes, without
-    /// allocating them, after checking every size against <see cref="LoadLimits"/>: what a checkpoint's stored tensors
-    /// are compared with before any network is built. Each parameter says which fields its shape follows from.
+    /// The user and item tables (roles <see cref="EmbeddingRole.User"/> and <see cref="EmbeddingRole.Item"/>) with their
+    /// module names, in registration order: the one list that warm start, unknown-row handling, the per-occurrence
+    /// penalty and the exported embeddings walk. A table is found by its declared role, never by its name.
     /// </summary>
-    /// <exception cref="InvalidDataException">A size is missing, not positive or beyond the limits; the message names it.</exception>
-    public static IReadOnlyList<ParameterSpec> Describe(string kind, int userCount, int itemCount, IReadOnlyDictionary<string, int[]> hp, string what)
-    {
-        LoadLimits.CheckRange(userCount, 1, LoadLimits.MaxTableRows, what, "UserCount");
-        LoadLimits.CheckRange(itemCount, 1, LoadLimits.MaxTableRows, what, "ItemCount");
-        int[] Get(string key, int maxLength)
-        {
-            if (!hp.TryGetValue(key, out var v) || v is null || v.Length == 0)
-                throw new InvalidDataException($"{what} lacks the hyper-parameter '{key}'.");
-            LoadLimits.CheckRange(v.Length, 1, maxLength, what, $"the length of hyper-parameter '{key}'");
-            for (int n = 0; n < v.Length; n++)
-                LoadLimits.CheckRange(v[n], 1, LoadLimits.MaxWidth, what, maxLength == 1 ? $"hyper-parameter '{key}'" : $"hyper-parameter '{key}'[{n}]");
-            return v;
-        }
-        long users = userCount + 1L, items = itemCount + 1L;
-        var specs = new List<ParameterSpec>();
-        void Tables(string prefix, long width, string widthOrigin)
-        {
-            specs.Add(new(prefix + "user_embedding.weight", [users, width], $"UserCount + 1 = {users} rows × {widthOrigin}"));
-            specs.Add(new(prefix + "item_embedding.weight", [items, width], $"ItemCount + 1 = {items} rows × {widthOrigin}"));
-        }
-        void Linear(string prefix, long inputs, long outputs, string origin)
-        {
-            specs.Add(new(prefix + ".weight", [outputs, inputs], origin));
-            specs.Add(new(prefix + ".bias", [outputs], origin));
-        }
-        void Tower(string prefix, int[] layers)
-        {
-            if (layers[0] % 2 != 0)
-                throw new InvalidDataException($"{what}: hyper-parameter 'layers'[0] = {layers[0]} must be even (it is twice the embedding width).");
-            Tables(prefix, layers[0] / 2, $"layers[0] / 2 = {layers[0] / 2}");
-            for (int l = 1; l < layers.Length; l++)
-                Linear($"{prefix}tower.{2 * (l - 1)}", layers[l - 1], layers[l], $"layers[{l - 1}] = {layers[l - 1]} → layers[{l}] = {layers[l]}");
-        }
-        switch (kind)
-        {
-            case "GMF":
-            {
-                int f = Get("factors", 1)[0];
-                Tables("", f, $"factors = {f}");
-                Linear("output", f, 1, $"factors = {f}");
-                break;
-            }
-            case "MLP":
-            {
-                int[] layers = Get("layers", LoadLimits.MaxLayers);
-                Tower("", layers);
-                Linear("output", layers[^1], 1, $"layers[^1] = {layers[^1]}");
-                break;
-            }
-            case "NeuMF":
-            {
-                int f = Get("factors", 1)[0];
-                int[] layers = Get("layers", LoadLimits.MaxLayers);
-                Tables("gmf.", f, $"factors = {f}");
-                Tower("mlp.", layers);
-                Linear("output", f + layers[^1], 1, $"factors + layers[^1] = {f + layers[^1]}");
-                break;
-            }
-            case "MF":
-            {
-                int f = Get("factors", 1)[0];
-                Tables("", f, $"factors = {f}");
-                specs.Add(new("user_bias.weight", [users, 1], $"UserCount + 1 = {users} rows"));
-                specs.Add(new("item_bias.weight", [items, 1], $"ItemCount + 1 = {items} rows"));
-                specs.Add(new("global_bias", [1], "one value"));
-                break;
-            }
-            default:
-                throw new InvalidDataException($"{what}: Unknown model kind '{kind}' (ModelKind must be GMF, MLP, NeuMF or MF).");
-        }
-        return specs;
-    }
+    public IReadOnlyList<KeyedTable> KeyedTables =>
+        named_modules().Where(m => m.module is EmbeddingTable { Role: EmbeddingRole.User or EmbeddingRole.Item })
+            .Select(m => new KeyedTable(m.name, (EmbeddingTable)m.module)).ToArray();
 
     /// <summary>Logits for pairs: <paramref name="users"/> and <paramref name="items"/> are int64 [n]; returns [n].</summary>
     public abstract override Tensor forward(Tensor users, Tensor items);
@@ -168,15 +96,15 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     public abstract void InitializeOutputBias(double logit);
 
     /// <summary>
-    /// Sets row 0 (the unknown key) of every embedding table to the mean of the trained rows: the documented fallback
-    /// for users and items unseen in training.
+    /// Sets row 0 (the unknown key) of every user and item table (<see cref="KeyedTables"/>) to the mean of the trained
+    /// rows: the documented fallback for users and items unseen in training.
     /// </summary>
     public void SetUnknownRowsToMean()
     {
         using var _ = no_grad();
-        foreach (var table in modules().OfType<EmbeddingTable>().Where(t => t.Role is EmbeddingRole.User or EmbeddingRole.Item))
+        foreach (var table in KeyedTables)
         {
-            var w = table.Weight;
+            var w = table.Table.Weight;
             w[0].copy_(w.narrow(0, 1, w.shape[0] - 1).mean(new long[] { 0 }));
         }
     }
@@ -186,6 +114,20 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// [N] tensors of keys already clamped to the known range; returns the name of the float [N] logits.
     /// </summary>
     public abstract string ExportOnnx(OnnxGraphBuilder graph, string users, string items);
+
+    /// <summary>
+    /// Writes the scores of the all-items graph that a saved model carries for serving (<see cref="RecommenderGraphs"/>):
+    /// <paramref name="userRows"/> names int64 [U] embedding rows (0 = the average user); returns the name of the float
+    /// [U, ItemCount] logits of item rows 1..ItemCount. Each model writes it in the form that is cheap to run (one matrix
+    /// product for dot products, the first tower layer split into per-user and per-item parts). Called under
+    /// <c>no_grad</c> and a dispose scope. Default: not supported, so a model without it cannot be saved for serving.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The model has no all-items graph.</exception>
+    public virtual string ExportAllItemsOnnx(OnnxGraphBuilder graph, string userRows) =>
+        throw new NotSupportedException($"No all-items graph for {Kind}.");
+
+    /// <summary>The rows of the trained items 1..ItemCount of an item table: the all-items graph's columns.</summary>
+    protected Tensor TrainedItemRows(Tensor table) => table.narrow(0, 1, ItemCount);
 
     /// <summary>Adds a tensor's values as an initializer (see <see cref="TorchOnnxExtensions.AddWeights"/>).</summary>
     protected static string Weights(OnnxGraphBuilder graph, string name, Tensor t) => graph.AddWeights(name, t);
@@ -203,9 +145,9 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
         new EmbeddingTable("item_table", itemCount + 1L, dimension, EmbeddingRole.Item).Initialize(std);
 }
 
-/// <summary>One parameter a collaborative network has: its state-dict name, shape, and the fields the shape follows from.</summary>
-internal sealed record ParameterSpec(string Name, long[] Shape, string Origin)
+/// <summary>A user or item table of a collaborative network and its module name (e.g. "gmf.user_embedding").</summary>
+internal sealed record KeyedTable(string Name, EmbeddingTable Table)
 {
-    /// <summary>Number of values.</summary>
-    public long Elements => Shape.Aggregate(1L, (a, d) => a * d);
+    /// <summary>The state-dict name of its weights.</summary>
+    public string WeightName => Name + ".weight";
 }

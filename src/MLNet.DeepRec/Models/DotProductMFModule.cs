@@ -11,7 +11,7 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal sealed class DotProductMFModule : CollaborativeModule
 {
-    public DotProductMFModule(int userCount, int itemCount, int factors) : base("MF", userCount, itemCount)
+    public DotProductMFModule(int userCount, int itemCount, int factors) : base(CollaborativeModels.MatrixFactorization.Name, userCount, itemCount)
     {
         Factors = factors;
         user_embedding = UserTable(userCount, factors, 0.1);
@@ -48,7 +48,12 @@ internal sealed class DotProductMFModule : CollaborativeModule
         return g.Add(g.Add(g.Add(dot, bu), bi), Weights(g, "mf.global_bias", GlobalBias));
     }
 
-    /// <summary>One matrix product instead of b × ItemCount pair lookups.</summary>
+    /// <summary>p_u · Qᵀ + b_iᵀ + (b_u + b): one MatMul against the pre-transposed item table.</summary>
+    public override string ExportAllItemsOnnx(OnnxGraphBuilder g, string users) => g.Add(g.Add(
+        g.MatMul(g.Gather(g.AddWeights("mf.user_embedding", UserEmbedding.Weight), users), g.AddWeights("mf.item_embedding_t", TrainedItemRows(ItemEmbedding.Weight).t())),
+        g.AddWeights("mf.item_bias_row", TrainedItemRows(ItemBias.Weight).t())),
+        g.Add(g.Gather(g.AddWeights("mf.user_bias", UserBias.Weight), users), g.AddWeights("mf.global_bias", GlobalBias)));
+
     /// <summary>p_u · q_i + b_i in one matrix product with the item biases as its initial value (addmm); the user bias
     /// and global bias, constant per user, are the row offset.</summary>
     public override Tensor RankingScores(Tensor users, long first, long count, out Tensor? rowOffset)
@@ -70,6 +75,5 @@ internal sealed class DotProductMFModule : CollaborativeModule
         using (no_grad()) global_bias.fill_(logit);
     }
 
-    public override string Kind => "MF";
-    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Factors } };
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { [CollaborativeModels.Factors.Name] = [Factors] };
 }

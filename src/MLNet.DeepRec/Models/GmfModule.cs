@@ -10,7 +10,7 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal sealed class GmfModule : CollaborativeModule
 {
-    public GmfModule(int userCount, int itemCount, int factors, bool withOutputLayer = true) : base("GMF", userCount, itemCount)
+    public GmfModule(int userCount, int itemCount, int factors, bool withOutputLayer = true) : base(CollaborativeModels.Gmf.Name, userCount, itemCount)
     {
         Factors = factors;
         user_embedding = UserTable(userCount, factors);
@@ -41,11 +41,19 @@ internal sealed class GmfModule : CollaborativeModule
     public override string ExportOnnx(OnnxGraphBuilder g, string users, string items) =>
         g.Reshape(LinearOnnx(g, "gmf.output", Output, InteractionOnnx(g, users, items, "gmf.")), new long[] { -1 });
 
+    /// <summary>hᵀ(p_u ⊙ q_i) + b for every item: one MatMul against the item table with h folded in.</summary>
+    public override string ExportAllItemsOnnx(OnnxGraphBuilder g, string users) =>
+        g.Add(AllItemsDotOnnx(g, users, Output.weight!, "gmf."), g.AddWeights("gmf.output_bias", Output.bias!));
+
+    /// <summary>Σ_f p_uf · w_f · q_if for every (user, item): [U, f] × ([I, f] ⊙ w)ᵀ (also NeuMF's GMF branch).</summary>
+    public string AllItemsDotOnnx(OnnxGraphBuilder g, string users, Tensor weight, string prefix) =>
+        g.MatMul(g.Gather(g.AddWeights(prefix + "user_embedding", UserEmbedding.Weight), users),
+                 g.AddWeights(prefix + "item_embedding_weighted_t", (TrainedItemRows(ItemEmbedding.Weight) * weight.view(1, -1)).t()));
+
     public override void InitializeOutputBias(double logit)
     {
         using (no_grad()) Output.bias!.fill_(logit);
     }
 
-    public override string Kind => "GMF";
-    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Factors } };
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { [CollaborativeModels.Factors.Name] = [Factors] };
 }

@@ -12,7 +12,7 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal sealed class MlpModule : CollaborativeModule
 {
-    public MlpModule(int userCount, int itemCount, IReadOnlyList<int> layers, bool withOutputLayer = true) : base("MLP", userCount, itemCount)
+    public MlpModule(int userCount, int itemCount, IReadOnlyList<int> layers, bool withOutputLayer = true) : base(CollaborativeModels.Mlp.Name, userCount, itemCount)
     {
         Layers = layers.ToArray();
         int embedding = Layers[0] / 2;
@@ -71,6 +71,34 @@ internal sealed class MlpModule : CollaborativeModule
     public override string ExportOnnx(OnnxGraphBuilder g, string users, string items) =>
         g.Reshape(LinearOnnx(g, "mlp.output", Output, HiddenOnnx(g, users, items, "mlp.")), new long[] { -1 });
 
+    /// <summary>hᵀ tower([p_u; q_i]) + b for every item, the tower as in <see cref="AllItemsHiddenOnnx"/>.</summary>
+    public override string ExportAllItemsOnnx(OnnxGraphBuilder g, string users) =>
+        g.Add(g.Reshape(g.MatMul(AllItemsHiddenOnnx(g, users, "mlp."), g.AddWeights("mlp.output_t", Output.weight!.t())), [-1, ItemCount]),
+            g.AddWeights("mlp.output_bias", Output.bias!));
+
+    /// <summary>
+    /// The tower's last hidden layer for every (user, item) pair, flattened to [U·I, h] (also NeuMF's MLP branch). The
+    /// first layer is split into a per-user part [U, h] and a per-item part [I, h], computed once at export and added by
+    /// broadcasting, so only the later, narrower layers run per pair.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The tower has no hidden layer.</exception>
+    public string AllItemsHiddenOnnx(OnnxGraphBuilder g, string users, string prefix)
+    {
+        var linears = TowerLinears().ToArray();
+        if (linears.Length == 0)
+            throw new NotSupportedException("An MLP without hidden layers has no all-items graph.");
+        long e = Layers[0] / 2;
+        var first = linears[0];
+        Tensor wUser = first.weight!.narrow(1, 0, e), wItem = first.weight!.narrow(1, e, e);
+        string perUser = g.MatMul(g.Gather(g.AddWeights(prefix + "user_embedding", UserEmbedding.Weight), users), g.AddWeights(prefix + "tower.0.user_weight_t", wUser.t())); // [U, h]
+        Tensor perItem = TrainedItemRows(ItemEmbedding.Weight).matmul(wItem.t()).Plus(first.bias!);                                                                      // [I, h]
+        string x = g.Relu(g.Add(g.Unsqueeze(perUser, [1]), g.AddWeights(prefix + "tower.0.per_item", perItem)));                                                     // [U, I, h]
+        x = g.Reshape(x, [-1, first.weight!.shape[0]]);
+        for (int l = 1; l < linears.Length; l++)
+            x = g.Relu(g.Linear($"{prefix}tower.{l}", linears[l], x));
+        return x;
+    }
+
     /// <summary>The Linear layers of the tower in order.</summary>
     public IEnumerable<Linear> TowerLinears() => Tower.children().OfType<Linear>();
 
@@ -79,6 +107,5 @@ internal sealed class MlpModule : CollaborativeModule
         using (no_grad()) Output.bias!.fill_(logit);
     }
 
-    public override string Kind => "MLP";
-    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["layers"] = Layers.ToArray() };
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { [CollaborativeModels.Layers.Name] = Layers.ToArray() };
 }

@@ -11,7 +11,7 @@ namespace MLNet.DeepRec.Models;
 /// </summary>
 internal sealed class NeuMFModule : CollaborativeModule
 {
-    public NeuMFModule(int userCount, int itemCount, int factors, IReadOnlyList<int> mlpLayers) : base("NeuMF", userCount, itemCount)
+    public NeuMFModule(int userCount, int itemCount, int factors, IReadOnlyList<int> mlpLayers) : base(CollaborativeModels.NeuMF.Name, userCount, itemCount)
     {
         gmf = new GmfModule(userCount, itemCount, factors, withOutputLayer: false);
         mlp = new MlpModule(userCount, itemCount, mlpLayers, withOutputLayer: false);
@@ -33,6 +33,17 @@ internal sealed class NeuMFModule : CollaborativeModule
     {
         string fused = g.Concat(1, Gmf.InteractionOnnx(g, users, items, "neumf.gmf."), Mlp.HiddenOnnx(g, users, items, "neumf.mlp."));
         return g.Reshape(LinearOnnx(g, "neumf.output", Output, fused), new long[] { -1 });
+    }
+
+    /// <summary>The GMF branch as one MatMul and the MLP branch's tower per pair, each with its part of the output layer.</summary>
+    public override string ExportAllItemsOnnx(OnnxGraphBuilder g, string users)
+    {
+        long f = Gmf.Factors;
+        Tensor w = Output.weight!; // [1, f + h]
+        string gmf = Gmf.AllItemsDotOnnx(g, users, w.narrow(1, 0, f), "neumf.gmf.");
+        string hidden = Mlp.AllItemsHiddenOnnx(g, users, "neumf.mlp.");
+        string mlp = g.Reshape(g.MatMul(hidden, g.AddWeights("neumf.output_mlp_t", w.narrow(1, f, w.shape[1] - f).t())), [-1, ItemCount]);
+        return g.Add(g.Add(gmf, mlp), g.AddWeights("neumf.output_bias", Output.bias!));
     }
 
     /// <summary>
@@ -60,6 +71,6 @@ internal sealed class NeuMFModule : CollaborativeModule
         using (no_grad()) output.bias!.fill_(logit);
     }
 
-    public override string Kind => "NeuMF";
-    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Gmf.Factors }, ["layers"] = Mlp.Layers.ToArray() };
+    public override IReadOnlyDictionary<string, int[]> HyperParameters =>
+        new Dictionary<string, int[]> { [CollaborativeModels.Factors.Name] = [Gmf.Factors], [CollaborativeModels.Layers.Name] = Mlp.Layers.ToArray() };
 }

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.OnnxRuntime;
 using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Models;
 using MLNet.DeepRec.Trainers;
 
 namespace MLNet.DeepRec.Serving;
@@ -80,7 +81,7 @@ public sealed class DeepRecRecommender : IDisposable
         }
         bool[]? allowed = CandidateColumns(candidateItemIds);
         int columns = _data.ScoreColumns;
-        long perChunk = _data.Kind is "MLP" or "NeuMF" ? PairsPerTowerChunk : ScoresPerChunk;
+        long perChunk = CollaborativeModels.Find(_data.Kind) is { ScoresPairsThroughATower: true } ? PairsPerTowerChunk : ScoresPerChunk;
         int chunk = (int)Math.Clamp(perChunk / columns, 1, 1024);
         var results = new IReadOnlyList<Recommendation>[rows.Length];
         for (int start = 0; start < rows.Length; start += chunk)

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.DeepRec.Data;
+using MLNet.DeepRec.Models;
 using MLNet.DeepRec.Onnx;
 using MLNet.DeepRec.Trainers;
 
@@ -123,7 +124,7 @@ internal static class RecommenderStore
         int version = r.Int("version");
         if (version != Version) throw new InvalidDataException($"{DataEntry}: format version {version} is not supported (this library reads version {Version}).");
         string kind = r.String("kind");
-        if (kind is not ("MF" or "GMF" or "MLP" or "NeuMF" or "SASRec"))
+        if (kind != "SASRec" && CollaborativeModels.Find(kind) is null)
             throw new InvalidDataException($"{DataEntry}: unknown model kind '{kind}'.");
         int maxLength = r.Int("max length");
         LoadLimits.CheckRange(maxLength, kind == "SASRec" ? 1 : 0, kind == "SASRec" ? SasRecHistoryWindowMapping.Width : 0, DataEntry, "max length");

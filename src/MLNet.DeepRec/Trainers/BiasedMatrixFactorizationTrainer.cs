@@ -19,20 +19,10 @@ public sealed class BiasedMatrixFactorizationTrainer : CollaborativeTrainerBase<
         public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
     }
 
-    /// <summary>Dot-product MF options.</summary>
-    public sealed class Options : CollaborativeTrainerOptions
-    {
-        /// <summary>Latent factors, 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 32.</summary>
-        public int Factors = Defaults.Factors;
+    /// <summary>Dot-product MF options. Default <see cref="FactorizationTrainerOptions.Factors"/>: 32.</summary>
+    public sealed class Options() : FactorizationTrainerOptions(Defaults.Factors);
 
-        internal override void Validate()
-        {
-            base.Validate();
-            CheckWidth(Factors, nameof(Factors));
-        }
-    }
-
-    internal BiasedMatrixFactorizationTrainer(MLContext mlContext, Options options) : base(mlContext, options, "MF") { }
+    internal BiasedMatrixFactorizationTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.MatrixFactorization.Name) { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
         new DotProductMFModule(userCount, itemCount, TrainerOptions.Factors);

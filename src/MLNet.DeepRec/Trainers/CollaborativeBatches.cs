@@ -60,62 +60,37 @@ internal sealed class CollaborativeBatchSource : IBatchSource<CollaborativeBatch
         return new Epoch(this, order, generator, n);
     }
 
-    private sealed class Epoch : IEpochData<CollaborativeBatch>
+    /// <summary>A chunk of the shuffled positives with their fresh negatives: [users, items, labels, negative items].</summary>
+    private sealed class Epoch(CollaborativeBatchSource source, Tensor order, Generator generator, long positives)
+        : ChunkedEpoch<CollaborativeBatch>(positives * source.SamplesPerPositive, source._positivesPerChunk * source.SamplesPerPositive)
     {
-        private readonly CollaborativeBatchSource _source;
-        private readonly Tensor _order;
-        private readonly Generator _generator;
-        private readonly long _positives;
-        private long _chunkStart;
-        private Tensor? _u, _i, _l, _neg;
-
-        public Epoch(CollaborativeBatchSource source, Tensor order, Generator generator, long positives)
+        protected override Tensor?[] Materialize(long start, long count)
         {
-            _source = source; _order = order; _generator = generator; _positives = positives;
-        }
-
-        public long SampleCount => _positives * _source.SamplesPerPositive;
-
-        public long ChunkSampleCount => _source._positivesPerChunk * _source.SamplesPerPositive;
-
-        public void PrepareChunk(long start, long count)
-        {
-            long perPositive = _source.SamplesPerPositive;
+            long perPositive = source.SamplesPerPositive;
             long first = start / perPositive, m = count / perPositive;
-            var picked = _order.narrow(0, first, m);
-            var users = _source._users.index_select(0, picked).to(int64);
-            var items = _source._items.index_select(0, picked).to(int64);
-            int k = _source._negatives;
-            _chunkStart = start;
-            if (_source._loss == CollaborativeLoss.Bpr)
+            var picked = order.narrow(0, first, m);
+            var users = source._users.index_select(0, picked).to(int64);
+            var items = source._items.index_select(0, picked).to(int64);
+            int k = source._negatives;
+            if (source._loss == CollaborativeLoss.Bpr)
             {
                 var repeatedUsers = users.repeat(k);
-                var negatives = _source._sampler.Sample(repeatedUsers, _generator);
-                var shuffle = randperm(m * k, device: users.device, generator: _generator);
-                _u = repeatedUsers.index_select(0, shuffle);
-                _i = items.repeat(k).index_select(0, shuffle);
-                _neg = negatives.index_select(0, shuffle);
-                _l = null;
+                var negatives = source._sampler.Sample(repeatedUsers, generator);
+                var shuffle = randperm(m * k, device: users.device, generator: generator);
+                return [repeatedUsers.index_select(0, shuffle), items.repeat(k).index_select(0, shuffle), null, negatives.index_select(0, shuffle)];
             }
-            else
-            {
-                // Row r of the chunk is positive r for r < m, else a negative for user (r mod m). The shuffled users and
-                // labels follow from the permutation alone (shuffle mod m, shuffle < m): no concatenation of users.
-                var negatives = _source._sampler.Sample(users.repeat(k), _generator);
-                var all = cat(new[] { items, negatives });
-                var shuffle = randperm(m * (1 + k), device: users.device, generator: _generator);
-                _u = users.index_select(0, shuffle.remainder(m));
-                using (Scalar positives = m) _l = shuffle.lt(positives).to(float32); // a live Scalar (see LiveScalars)
-                _i = all.index_select(0, shuffle);
-                _neg = null;
-            }
+            // Row r of the chunk is positive r for r < m, else a negative for user (r mod m). The shuffled users and
+            // labels follow from the permutation alone (permutation mod m, permutation < m): no concatenation of users.
+            var sampled = source._sampler.Sample(users.repeat(k), generator);
+            var all = cat(new[] { items, sampled });
+            var permutation = randperm(m * (1 + k), device: users.device, generator: generator);
+            var u = users.index_select(0, permutation.remainder(m));
+            Tensor labels;
+            using (Scalar positivesInChunk = m) labels = permutation.lt(positivesInChunk).to(float32); // a live Scalar (see LiveScalars)
+            return [u, all.index_select(0, permutation), labels, null];
         }
 
-        public CollaborativeBatch Slice(long start, long count)
-        {
-            long s = start - _chunkStart;
-            return new(_u!.narrow(0, s, count), _i!.narrow(0, s, count), _l?.narrow(0, s, count), _neg?.narrow(0, s, count));
-        }
+        protected override CollaborativeBatch Batch(Tensor?[] rows) => new(rows[0]!, rows[1]!, rows[2], rows[3]);
     }
 }
 
@@ -138,32 +113,7 @@ internal sealed class RatingBatchSource : IBatchSource<CollaborativeBatch>
     {
         long n = _users.shape[0];
         var order = randperm(n, dtype: n <= int.MaxValue ? int32 : int64, device: _users.device, generator: generator);
-        return new Epoch(this, order, n);
-    }
-
-    private sealed class Epoch(RatingBatchSource source, Tensor order, long rows) : IEpochData<CollaborativeBatch>
-    {
-        private long _chunkStart;
-        private Tensor? _u, _i, _l;
-
-        public long SampleCount => rows;
-
-        public long ChunkSampleCount => source._rowsPerChunk;
-
-        public void PrepareChunk(long start, long count)
-        {
-            var picked = order.narrow(0, start, count);
-            _u = source._users.index_select(0, picked).to(int64);
-            _i = source._items.index_select(0, picked).to(int64);
-            _l = source._labels.index_select(0, picked);
-            _chunkStart = start;
-        }
-
-        public CollaborativeBatch Slice(long start, long count)
-        {
-            long s = start - _chunkStart;
-            return new(_u!.narrow(0, s, count), _i!.narrow(0, s, count), _l!.narrow(0, s, count), null);
-        }
+        return new ShuffledRowsEpoch<CollaborativeBatch>(order, [_users, _items, _labels], _rowsPerChunk, rows => new(rows[0]!, rows[1]!, rows[2], null));
     }
 }
 
@@ -181,7 +131,7 @@ internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeB
     public CollaborativeObjective(CollaborativeModule model, CollaborativeLoss loss, double embeddingRegularization = 0)
     {
         _model = model; _loss = loss;
-        var tables = model.modules().OfType<EmbeddingTable>().ToArray();
+        var tables = model.KeyedTables.Select(t => t.Table).ToArray();
         _userTables = tables.Where(t => t.Role == EmbeddingRole.User).ToArray();
         _itemTables = tables.Where(t => t.Role == EmbeddingRole.Item).ToArray();
         // Rooted for the objective's lifetime (see LiveScalars): libtorch reads it during the call.

@@ -128,7 +128,8 @@ internal static class CollaborativeCheckpoint
                 throw new InvalidDataException($"{what}: OptimizerStep = {manifest.OptimizerStep} is negative.");
             // Checks UserCount, ItemCount and every hyper-parameter against the limits, and gives the parameters a
             // network of these sizes has, without building it.
-            var specs = CollaborativeModule.Describe(manifest.ModelKind, manifest.UserCount, manifest.ItemCount,
+            var kind = CollaborativeModels.Get(manifest.ModelKind, what);
+            var specs = kind.Describe(manifest.UserCount, manifest.ItemCount,
                 manifest.HyperParameters ?? throw new InvalidDataException($"{what}: the manifest has no HyperParameters."), what);
             int declaredUsers = manifest.FormatVersion >= 2 ? manifest.DeclaredUserCount : manifest.UserCount;
             int declaredItems = manifest.FormatVersion >= 2 ? manifest.DeclaredItemCount : manifest.ItemCount;
@@ -167,7 +168,7 @@ internal static class CollaborativeCheckpoint
                 (userKeys, itemKeys) = ReadKeys(s, declaredUsers, manifest.UserCount, declaredItems, manifest.ItemCount, what);
             }
 
-            var module = CollaborativeModule.Create(manifest.ModelKind, manifest.UserCount, manifest.ItemCount, manifest.HyperParameters);
+            var module = kind.Create(manifest.UserCount, manifest.ItemCount, manifest.HyperParameters);
             OptimizerState? state = null;
             try
             {

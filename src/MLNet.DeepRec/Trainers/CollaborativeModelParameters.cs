@@ -93,12 +93,10 @@ public sealed class CollaborativeModelParameters
     /// <summary>The global bias of MF (for ratings: about the mean rating), or null for a model without one.</summary>
     public float? GlobalBias => _owner.Module.GlobalBiasValue;
 
-    private IEnumerable<(string Name, EmbeddingTable Table)> Tables()
+    private IReadOnlyList<KeyedTable> Tables()
     {
         _owner.ThrowIfDisposedForParameters();
-        foreach (var (name, module) in _owner.Module.named_modules())
-            if (module is EmbeddingTable table && table.Role is EmbeddingRole.User or EmbeddingRole.Item)
-                yield return (name, table);
+        return _owner.Module.KeyedTables;
     }
 
     private EmbeddingMatrix Combined(EmbeddingRole role, string name, KeyCompaction keys)

@@ -108,8 +108,17 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
 {
     private protected CollaborativeTrainerBase(MLContext mlContext, TOptions options, string name) : base(mlContext, options, name) { }
 
-    /// <summary>Builds a fresh, initialised module for the given key cardinalities.</summary>
+    /// <summary>Builds a fresh, initialised module for the given key cardinalities (initialised from
+    /// <see cref="PretrainedModels"/> where the model has them).</summary>
     private protected abstract CollaborativeModule CreateModule(int userCount, int itemCount);
+
+    /// <summary>
+    /// The trained models that <see cref="CreateModule"/> initialises the network from, with the option that gave each
+    /// (NeuMF's pre-trained GMF and MLP); empty by default. Each must predict what this trainer predicts and have rows
+    /// for the same users and items as this data, and a network built from them keeps its output layer rather than
+    /// starting at the label prior.
+    /// </summary>
+    private protected virtual IReadOnlyList<(string Option, CollaborativeFilteringTransformer Model)> PretrainedModels => [];
 
     /// <summary>
     /// Trains on <paramref name="trainData"/>; when <paramref name="validationData"/> is given (same key-typed columns,
@@ -135,9 +144,11 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         // Rows only for the keys that occur (and, when continuing, for those the initial model knows): memory and model
         // size follow the data, not the key types' declared cardinality.
         var scoreKind = ratings ? DeepRecScoreKind.Regression : DeepRecScoreKind.BinaryClassification;
-        foreach (var (given, option) in new[] { (o.InitialModel, nameof(o.InitialModel)), ((o as NeuMFTrainer.Options)?.PretrainedGmf, "PretrainedGmf"), ((o as NeuMFTrainer.Options)?.PretrainedMlp, "PretrainedMlp") })
+        var pretrainedModels = PretrainedModels;
+        var givenModels = o.InitialModel is null ? pretrainedModels : pretrainedModels.Prepend((nameof(o.InitialModel), o.InitialModel));
+        foreach (var (option, given) in givenModels)
         {
-            if (given != null && given.ScoreKind != scoreKind)
+            if (given.ScoreKind != scoreKind)
                 throw new ArgumentException($"{option} was trained {(given.ScoreKind == DeepRecScoreKind.Regression ? "on ratings (Loss = SquaredError)" : "on implicit feedback")}; this trainer's Loss = {o.Loss} {(ratings ? "predicts ratings" : "learns implicit feedback")}.", option);
         }
         int[] initialUsers = [], initialItems = [];
@@ -149,11 +160,10 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
         if (!userKeys.IsIdentity || !itemKeys.IsIdentity)
             ch.Info(MessageSensitivity.None, "{0}", $"Embedding rows for the keys that occur: {userKeys.Count} of {train.UserCount} user keys, {itemKeys.Count} of {train.ItemCount} item keys; the others score as the unknown row.");
 
-        if (o is NeuMFTrainer.Options { PretrainedGmf: { } gmf, PretrainedMlp: { } mlp }
-            && !(gmf.UserKeys.SameAs(userKeys) && gmf.ItemKeys.SameAs(itemKeys) && mlp.UserKeys.SameAs(userKeys) && mlp.ItemKeys.SameAs(itemKeys)))
-            throw new ArgumentException("The pre-trained GMF and MLP models must be trained on the same interactions (the same users and items) as this data.");
+        if (!pretrainedModels.All(p => p.Model.UserKeys.SameAs(userKeys) && p.Model.ItemKeys.SameAs(itemKeys)))
+            throw new ArgumentException($"The pre-trained {string.Join(" and ", pretrainedModels.Select(p => p.Model.ModelName))} models must be trained on the same interactions (the same users and items) as this data.");
         var module = SeededInitialization.Create(o.Seed, () => CreateModule(userKeys.Count, itemKeys.Count));
-        bool pretrained = module is NeuMFModule && o is NeuMFTrainer.Options { PretrainedGmf: not null };
+        bool pretrained = pretrainedModels.Count > 0;
         if (o.Loss == CollaborativeLoss.BinaryCrossEntropy && !pretrained && o.InitialModel == null)
             module.InitializeOutputBias(-Math.Log(o.NegativesPerPositive));
         // Ratings: the network starts by predicting the mean rating and learns the deviations from it.

@@ -16,20 +16,10 @@ public sealed class GmfTrainer : CollaborativeTrainerBase<GmfTrainer.Options>
         public const int NumberOfEpochs = DeepRecTrainerDefaults.NumberOfEpochs;
     }
 
-    /// <summary>GMF options.</summary>
-    public sealed class Options : CollaborativeTrainerOptions
-    {
-        /// <summary>Latent factors (predictive factors in the paper), 1..<see cref="Training.DeepRecTrainerOptionsBase.MaxWidth"/>. Default 8.</summary>
-        public int Factors = Defaults.Factors;
+    /// <summary>GMF options. Default <see cref="FactorizationTrainerOptions.Factors"/>: 8.</summary>
+    public sealed class Options() : FactorizationTrainerOptions(Defaults.Factors);
 
-        internal override void Validate()
-        {
-            base.Validate();
-            CheckWidth(Factors, nameof(Factors));
-        }
-    }
-
-    internal GmfTrainer(MLContext mlContext, Options options) : base(mlContext, options, "GMF") { }
+    internal GmfTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.Gmf.Name) { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
         new GmfModule(userCount, itemCount, TrainerOptions.Factors);

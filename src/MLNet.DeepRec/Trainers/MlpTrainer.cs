@@ -39,7 +39,7 @@ public sealed class MlpTrainer : CollaborativeTrainerBase<MlpTrainer.Options>
         }
     }
 
-    internal MlpTrainer(MLContext mlContext, Options options) : base(mlContext, options, "MLP") { }
+    internal MlpTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.Mlp.Name) { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
         new MlpModule(userCount, itemCount, TrainerOptions.MlpLayers);

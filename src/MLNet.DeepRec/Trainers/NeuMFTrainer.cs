@@ -54,7 +54,11 @@ public sealed class NeuMFTrainer : CollaborativeTrainerBase<NeuMFTrainer.Options
         }
     }
 
-    internal NeuMFTrainer(MLContext mlContext, Options options) : base(mlContext, options, "NeuMF") { }
+    internal NeuMFTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.NeuMF.Name) { }
+
+    /// <summary>The pre-trained GMF and MLP (given together or not at all, as <see cref="Options.Validate"/> checks).</summary>
+    private protected override IReadOnlyList<(string Option, CollaborativeFilteringTransformer Model)> PretrainedModels =>
+        TrainerOptions is { PretrainedGmf: { } gmf, PretrainedMlp: { } mlp } ? [(nameof(Options.PretrainedGmf), gmf), (nameof(Options.PretrainedMlp), mlp)] : [];
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount)
     {

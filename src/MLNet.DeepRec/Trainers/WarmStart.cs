@@ -8,8 +8,8 @@ namespace MLNet.DeepRec.Trainers;
 /// <summary>
 /// Copies a trained model's weights into a freshly initialised network whose key vocabularies may have grown:
 /// embedding rows are matched by original id, so existing users/items keep their vectors and new ones keep their
-/// fresh initialisation. Tables are recognised by their declared role (<see cref="EmbeddingRole"/>): user tables are
-/// indexed by user row, item tables by item row; all other parameters must have identical shapes.
+/// fresh initialisation. Tables are recognised by their declared role (<see cref="CollaborativeModule.KeyedTables"/>): user
+/// tables are indexed by user row, item tables by item row; all other parameters must have identical shapes.
 /// </summary>
 internal sealed class WarmStart
 {
@@ -74,11 +74,11 @@ internal sealed class WarmStart
 
         using var _ = no_grad();
         var from = source.state_dict();
-        var roles = target.named_modules().Where(m => m.module is EmbeddingTable).ToDictionary(m => m.name + ".weight", m => ((EmbeddingTable)m.module).Role);
+        var keyed = target.KeyedTables.ToDictionary(t => t.WeightName, t => t.Table.Role == EmbeddingRole.User ? userMap : itemMap);
         foreach (var (name, to) in target.state_dict())
         {
             var old = from[name];
-            int[]? map = roles.TryGetValue(name, out var role) ? role switch { EmbeddingRole.User => userMap, EmbeddingRole.Item => itemMap, _ => null } : null;
+            int[]? map = keyed.GetValueOrDefault(name);
             if (map == null)
             {
                 to.copy_(old.to(to.device));

@@ -24,7 +24,7 @@ internal sealed class DotModule : CollaborativeModule
     private readonly EmbeddingTable item_embedding;
     private readonly Parameter bias;
 
-    public DotModule(int userCount, int itemCount, int factors) : base("Dot", userCount, itemCount)
+    public DotModule(int userCount, int itemCount, int factors) : base(DotRegistration.Dot.Name, userCount, itemCount)
     {
         Factors = factors;
         user_embedding = UserTable(userCount, factors, std: 0.1);   // count + 1 rows: row 0 is key 0, "unknown"
@@ -35,9 +35,8 @@ internal sealed class DotModule : CollaborativeModule
 
     public int Factors { get; }
 
-    // Recorded in checkpoints; CollaborativeModule.Create rebuilds a network from them.
-    public override string Kind => "Dot";
-    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { ["factors"] = new[] { Factors } };
+    // Recorded in checkpoints; the registry entry below rebuilds a network from them.
+    public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { [CollaborativeModels.Factors.Name] = [Factors] };
 
     // int64 [n] user and item keys → [n] logits.
     public override Tensor forward(Tensor users, Tensor items) =>
@@ -59,6 +58,21 @@ internal sealed class DotModule : CollaborativeModule
 }
 // </doc:architecture-add-module>
 
+// <doc:architecture-add-registry>
+// In the library the entry goes into the table in Models/CollaborativeModels.cs, and into its All list.
+internal static class DotRegistration
+{
+    public static readonly CollaborativeModelKind Dot = new("Dot", [CollaborativeModels.Factors],
+        (users, items, hp) => new DotModule(users, items, CollaborativeModels.Factors.Width(hp)),
+        d =>
+        {
+            int f = CollaborativeModels.Factors.Width(d.HyperParameters);
+            d.KeyTables("", f, $"factors = {f}");   // user_embedding, item_embedding: UserCount + 1 and ItemCount + 1 rows
+            d.Add("bias", [1], "one value");
+        });
+}
+// </doc:architecture-add-registry>
+
 // <doc:architecture-add-trainer>
 /// <summary>A plain dot-product model trained on implicit feedback.</summary>
 public sealed class DotTrainer : CollaborativeTrainerBase<DotTrainer.Options>
@@ -76,7 +90,7 @@ public sealed class DotTrainer : CollaborativeTrainerBase<DotTrainer.Options>
         }
     }
 
-    internal DotTrainer(MLContext mlContext, Options options) : base(mlContext, options, "Dot") { }
+    internal DotTrainer(MLContext mlContext, Options options) : base(mlContext, options, DotRegistration.Dot.Name) { }
 
     private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
         new DotModule(userCount, itemCount, TrainerOptions.Factors);
@@ -121,6 +135,17 @@ public class AddAModelSampleTests
         var loaded = DeepRecServing.LoadModel(new MLContext(), "dot.zip");
         Assert.That(loaded, Is.Not.Null);
         Assert.That(model.Recommend("u0", 5), Has.Count.EqualTo(5));
+    }
+
+    [Test]
+    public void TheRegistryEntryRebuildsTheModuleAndDescribesItsParameters()
+    {
+        var hp = new Dictionary<string, int[]> { ["factors"] = [6] };
+        using var module = DotRegistration.Dot.Create(7, 9, hp);
+        Assert.That(module, Is.InstanceOf<DotModule>());
+        Assert.That(module.Kind, Is.EqualTo("Dot"));
+        Assert.That(DotRegistration.Dot.Describe(7, 9, hp, "test").ToDictionary(p => p.Name, p => p.Shape),
+            Is.EquivalentTo(module.state_dict().ToDictionary(p => p.Key, p => p.Value.shape)));
     }
 
     private sealed class Scored

@@ -126,20 +126,19 @@ public class HostileFileTests
         Assert.That(e.Message, Does.Contain($"declares {int.MaxValue} pairs"));
     }
 
-    [TestCase("MF", new[] { 6 }, null)]
-    [TestCase("GMF", new[] { 5 }, null)]
-    [TestCase("MLP", null, new[] { 8, 6, 3 })]
-    [TestCase("NeuMF", new[] { 3 }, new[] { 10, 4 })]
-    public void Describe_MatchesTheStateDictOfTheBuiltNetwork(string kind, int[]? factors, int[]? layers)
+    [TestCaseSource(typeof(MLNet.DeepRec.Tests.Models.CollaborativeRegistryTests), nameof(MLNet.DeepRec.Tests.Models.CollaborativeRegistryTests.Kinds))]
+    public void Describe_MatchesTheStateDictOfTheBuiltNetwork(string kind)
     {
-        // The header check compares stored tensors with Describe, never with a built network: the two must agree.
-        var hp = new Dictionary<string, int[]>();
-        if (factors != null) hp["factors"] = factors;
-        if (layers != null) hp["layers"] = layers;
-        using var module = CollaborativeModule.Create(kind, 7, 9, hp);
+        // The header check compares stored tensors with Describe, never with a built network: the two must agree, on
+        // the names and shapes and on which tables follow the user and the item keys.
+        var entry = CollaborativeModels.Get(kind, "test");
+        var hp = MLNet.DeepRec.Tests.Models.CollaborativeRegistryTests.SmallHyperParameters(entry);
+        using var module = entry.Create(7, 9, hp);
         var actual = module.state_dict().ToDictionary(p => p.Key, p => p.Value.shape);
-        var described = CollaborativeModule.Describe(kind, 7, 9, hp, "test").ToDictionary(p => p.Name, p => p.Shape);
-        Assert.That(described, Is.EquivalentTo(actual));
+        var specs = entry.Describe(7, 9, hp, "test");
+        Assert.That(specs.ToDictionary(p => p.Name, p => p.Shape), Is.EquivalentTo(actual));
+        Assert.That(specs.Where(p => p.Role != null).ToDictionary(p => p.Name, p => p.Role!.Value),
+            Is.EquivalentTo(module.KeyedTables.ToDictionary(t => t.WeightName, t => t.Table.Role)));
     }
 
     // ---- model zips -------------------------------------------------------------------------------------------------
