@@ -59,7 +59,7 @@ internal sealed class DotModule : CollaborativeModule
 // </doc:architecture-add-module>
 
 // <doc:architecture-add-registry>
-// In the library the entry goes into the table in Models/CollaborativeModels.cs, and into its All list.
+// In the library the entry goes into the table in Collaborative/CollaborativeModels.cs, and into its All list.
 internal static class DotRegistration
 {
     public static readonly CollaborativeModelKind Dot = new("Dot", [CollaborativeModels.Factors],
