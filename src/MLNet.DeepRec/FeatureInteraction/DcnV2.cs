@@ -90,8 +90,7 @@ namespace MLNet.DeepRec.Models
             : base("DCN-V2", featureCount, slotCount, factors)
         {
             int width = slotCount * factors;
-            Parallel = parallel;
-            HiddenLayers = hiddenLayers.ToArray();
+            (Parallel, HiddenLayers) = (parallel, hiddenLayers.ToArray());
             // Each cross layer's W x + b as a stack: one d × d Linear, or Vᵀ (d → r, no bias) then U (r → d).
             cross = nn.ModuleList(Enumerable.Range(0, crossLayers).Select(_ => crossRank == 0
                 ? nn.Sequential(MlpStack.GlorotLinear(width, width))
@@ -109,7 +108,6 @@ namespace MLNet.DeepRec.Models
         private readonly FastDropout input_dropout;
         private readonly Sequential deep;
         private readonly Linear output;
-
         protected override long ActivationsPerRow => Math.Max(base.ActivationsPerRow * (Parallel ? 2 : 1), HiddenLayers.DefaultIfEmpty(0).Max());
 
         protected override Tensor Interaction(Tensor scaled, Tensor? values)

@@ -55,6 +55,13 @@ internal static class TorchOnnxExtensions
     }
 
     /// <summary>
+    /// Layer normalisation over the last axis with the layer's scale and shift (ONNX LayerNormalization), given the
+    /// layer's ε, which TorchSharp's <see cref="LayerNorm"/> module does not expose.
+    /// </summary>
+    public static string LayerNorm(this OnnxGraphBuilder graph, string prefix, LayerNorm layer, string x, double epsilon) =>
+        graph.LayerNormalization(x, graph.AddWeights(prefix + ".weight", layer.weight!), graph.AddWeights(prefix + ".bias", layer.bias!), -1, (float)epsilon);
+
+    /// <summary>
     /// A feed-forward stack in inference mode: <see cref="Linear"/>, <see cref="BatchNorm1d"/>, <see cref="ReLU"/> and
     /// dropout (<see cref="Models.FastDropout"/> or TorchSharp's, the identity at inference) in the stack's order, as
     /// <see cref="Models.MlpStack.Create"/> builds them. Any other layer throws: a model must not export a graph that

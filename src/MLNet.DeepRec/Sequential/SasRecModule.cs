@@ -123,7 +123,7 @@ internal sealed class SasRecModule : nn.Module<Tensor, Tensor>
         string bias = g.Add(causalBias, g.Reshape(padding, new long[] { -1, 1, 1, l }));
         int n = 0;
         foreach (var block in layers) x = block.ExportOnnx(g, $"sasrec.block{n++}", x, bias, timeline, l, d);
-        x = g.LayerNormalization(x, Weights(g, "sasrec.final_norm.weight", final_norm.weight!), Weights(g, "sasrec.final_norm.bias", final_norm.bias!), -1, (float)LayerNormEpsilon);
+        x = g.LayerNorm("sasrec.final_norm", final_norm, x, LayerNormEpsilon);
         return g.Reshape(g.Slice(x, new long[] { l - 1 }, new long[] { l }, new long[] { 1 }), new long[] { -1, d });
     }
 
@@ -177,18 +177,17 @@ internal sealed class SasRecBlock : nn.Module<Tensor, Tensor, Tensor, Tensor>
     public string ExportOnnx(OnnxGraphBuilder g, string prefix, string x, string bias, string timeline, long l, long d)
     {
         long dh = d / _heads;
-        string W(string name, Tensor t) => SasRecModule.Weights(g, $"{prefix}.{name}", t);
         string Linear(string name, Linear layer, string input) => g.Linear($"{prefix}.{name}", layer, input);
         string Heads(string t) => g.Transpose(g.Reshape(t, new long[] { -1, l, _heads, dh }), new long[] { 0, 2, 1, 3 });
 
-        string y = g.LayerNormalization(x, W("attention_norm.weight", attention_norm.weight!), W("attention_norm.bias", attention_norm.bias!), -1, (float)SasRecModule.LayerNormEpsilon);
+        string y = g.LayerNorm($"{prefix}.attention_norm", attention_norm, x, SasRecModule.LayerNormEpsilon);
         string q = Heads(Linear("query", query, y));
         string k = g.Transpose(g.Reshape(Linear("key", key, y), new long[] { -1, l, _heads, dh }), new long[] { 0, 2, 3, 1 });
         string v = Heads(Linear("value", value, y));
         string scores = g.Add(g.Mul(g.MatMul(q, k), g.ConstFloat((float)(1.0 / Math.Sqrt(dh)))), bias);
         string context = g.Reshape(g.Transpose(g.MatMul(g.Softmax(scores, -1), v), new long[] { 0, 2, 1, 3 }), new long[] { -1, l, d });
         x = g.Add(x, Linear("output", output, context));
-        string f = g.LayerNormalization(x, W("feed_forward_norm.weight", feed_forward_norm.weight!), W("feed_forward_norm.bias", feed_forward_norm.bias!), -1, (float)SasRecModule.LayerNormEpsilon);
+        string f = g.LayerNorm($"{prefix}.feed_forward_norm", feed_forward_norm, x, SasRecModule.LayerNormEpsilon);
         f = Linear("feed_forward_out", feed_forward_out, g.Relu(Linear("feed_forward_in", feed_forward_in, f)));
         return g.Mul(g.Add(x, f), timeline);
     }
