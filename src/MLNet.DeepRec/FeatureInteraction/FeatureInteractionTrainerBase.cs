@@ -292,36 +292,8 @@ internal sealed class FeatureBatchSource : IBatchSource<FeatureBatch>
     }
 
     public IEpochData<FeatureBatch> PrepareEpoch(int epoch, Generator generator) =>
-        new Epoch(_data, randperm(_data.RowCount, device: _data.Indices.device, generator: generator), _chunk);
-
-    private sealed class Epoch : IEpochData<FeatureBatch>
-    {
-        private readonly FeatureTensors _data;
-        private readonly Tensor _order;
-        private Tensor? _i, _v, _y;
-        private long _start;
-
-        public Epoch(FeatureTensors data, Tensor order, long chunk) { _data = data; _order = order; ChunkSampleCount = chunk; }
-
-        public long SampleCount => _order.shape[0];
-
-        public long ChunkSampleCount { get; }
-
-        public void PrepareChunk(long start, long count)
-        {
-            var rows = _order.narrow(0, start, count);
-            _i = _data.Indices.index_select(0, rows).to(int64);
-            _v = _data.Values?.index_select(0, rows);
-            _y = _data.Labels!.index_select(0, rows);
-            _start = start;
-        }
-
-        public FeatureBatch Slice(long start, long count)
-        {
-            long at = start - _start;
-            return new(_i!.narrow(0, at, count), _v?.narrow(0, at, count), _y!.narrow(0, at, count));
-        }
-    }
+        new ShuffledRowsEpoch<FeatureBatch>(randperm(_data.RowCount, device: _data.Indices.device, generator: generator),
+            [_data.Indices, _data.Values, _data.Labels!], _chunk, rows => new(rows[0]!, rows[1], rows[2]!));
 }
 
 /// <summary>Squared loss (regression) or log loss on logits (binary), plus the module's own regularisation term.</summary>
