@@ -59,14 +59,22 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         var curves = new List<TrainingCurve>();
         var minimal = new List<MinimalRow>();
         (long[] Indices, float[] Labels)? trainRows = null; // the training file as the networks see it, for the minimal loop
-        T Common<T>(T o, FeatureInteractionTask task, int epochs, double learningRate) where T : FeatureInteractionTrainerOptions
+        // --frappe-set "FM (NFM-0):Factors=128;Optimizer=Adagrad|NFM:LearningRate=0.01" overrides options of the named rows
+        // (tuning runs; the row's settings column then says what was overridden).
+        var overrides = TrainerOptionOverrides.Parse(context.Arg("--frappe-set"));
+        T Common<T>(string name, T o, FeatureInteractionTask task, int epochs, double learningRate) where T : FeatureInteractionTrainerOptions
         {
             o.FeatureColumnNames = fields; o.Task = task; o.Seed = seed; o.BatchSize = 512; o.NumberOfEpochs = epochs; o.EarlyStoppingPatience = patience; o.LearningRate = learningRate; o.NumberOfThreads = threads;
+            overrides.Apply(name, o);
             return o;
         }
+        var tasks = context.Arg("--frappe-tasks") is string taskList
+            ? taskList.Split(',').Select(t => t == "regression" ? FeatureInteractionTask.Regression : t == "binary" ? FeatureInteractionTask.BinaryClassification : throw new ArgumentException($"--frappe-tasks: unknown task '{t}' (regression, binary)")).ToArray()
+            : new[] { FeatureInteractionTask.Regression, FeatureInteractionTask.BinaryClassification };
+        bool minimalLoop = context.Arg("--frappe-minimal-loop") != "off";
         // --frappe-models NFM,DeepFM runs only those rows (tuning); the report then holds only them.
         var only = context.Arg("--frappe-models")?.Split(',');
-        foreach (var task in new[] { FeatureInteractionTask.Regression, FeatureInteractionTask.BinaryClassification })
+        foreach (var task in tasks)
         {
             bool reg = task == FeatureInteractionTask.Regression;
             var (tr, va, te) = reg ? (train, valid, test) : (trainB, validB, testB);
@@ -76,20 +84,20 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             // Fresh: an untrained network of the same shape, for the minimal-loop comparison.
             var configs = new (string Name, string Settings, Func<FeatureInteractionTransformer> Fit, Func<FieldFeatureModule, FieldFeatureModule>? Fresh)[]
             {
-                ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va),
+                ("FM (NFM-0)", "64 factors, no hidden layer, no BN, dropout 0.5, Adam lr 0.005", () => ml.DeepRec().Trainers.Nfm(Common("FM (NFM-0)", new NfmTrainer.Options { HiddenLayers = Array.Empty<int>(), BatchNormalization = false, BiInteractionDropoutRate = 0.5 }, task, nfmEpochs, 0.005)).Fit(tr, va),
                     m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, Array.Empty<int>(), false, 0.5, 0)),
-                ("NFM", "64 factors, 1 hidden layer 64, BN, dropout 0.5/0.2, Adam lr 0.002 (trainer defaults)", () => ml.DeepRec().Trainers.Nfm(Common(new NfmTrainer.Options(), task, nfmEpochs, 0.002)).Fit(tr, va),
+                ("NFM", "64 factors, 1 hidden layer 64, BN, dropout 0.5/0.2, Adam lr 0.002 (trainer defaults)", () => ml.DeepRec().Trainers.Nfm(Common("NFM", new NfmTrainer.Options(), task, nfmEpochs, 0.002)).Fit(tr, va),
                     m => new NfmModule(m.FeatureCount, m.SlotCount, m.Factors, new[] { 64 }, true, 0.5, 0.2)),
-                ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common(new AfmTrainer.Options { AttentionSize = 64, DropoutRate = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va),
+                ("AFM", "64 factors, attention 64, dropout 0.5, Adam lr 0.002, embeddings pre-trained from the FM row", () => ml.DeepRec().Trainers.Afm(Common("AFM", new AfmTrainer.Options { AttentionSize = 64, DropoutRate = 0.5, PretrainedModel = fm }, task, afmEpochs, 0.002)).Fit(tr, va),
                     m => new AfmModule(m.FeatureCount, m.SlotCount, m.Factors, 64, 0, 0.5, 0)),
                 // The deep models: settings from a short search on the validation file (docs/models/feature-interaction.md).
                 // DCN-V2 and Wide&Deep start from the NFM row's embeddings; DeepFM does not, since its FM term (h = 1)
                 // does not match embeddings trained under NFM's batch-normalised pooling (measured: it starts far off).
-                ("DeepFM", "64 factors, deep 256-256, BN, dropout 0.2, FM dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.DeepFm(Common(new DeepFmTrainer.Options
+                ("DeepFM", "64 factors, deep 256-256, BN, dropout 0.2, FM dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.DeepFm(Common("DeepFM", new DeepFmTrainer.Options
                     { HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, FmDropoutRate = 0.5 }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
-                ("DCN-V2", "64 factors, 2 full-rank cross layers, stacked deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.DcnV2(Common(new DcnV2Trainer.Options
+                ("DCN-V2", "64 factors, 2 full-rank cross layers, stacked deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.DcnV2(Common("DCN-V2", new DcnV2Trainer.Options
                     { CrossLayers = 2, HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, PretrainedModel = nfm }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
-                ("Wide&Deep", "64 factors, deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.WideAndDeep(Common(new WideAndDeepTrainer.Options
+                ("Wide&Deep", "64 factors, deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.WideAndDeep(Common("Wide&Deep", new WideAndDeepTrainer.Options
                     { HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, PretrainedModel = nfm }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
             };
             foreach (var (name, settings, fit, fresh) in configs)
@@ -121,8 +129,8 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                     row = new Row(name, "binary", settings, model.ParameterCount, Rmse(p.Select(x => 2 * x - 1).ToArray(), testLabels, false), null, m.AreaUnderRocCurve, m.LogLoss,
                         epochs.Count, model.TrainingReport.BestEpoch, spe, sps, seconds);
                 }
-                rows.Add(row);
-                if (reg && fresh is not null)
+                rows.Add(overrides.For(name) is string changed ? row with { Settings = $"{row.Settings}; overridden: {changed}" } : row);
+                if (reg && fresh is not null && minimalLoop)
                 {
                     // Same network shape, same batch, over pre-built random one-hot rows: the cost of our pipeline.
                     long samples = quick ? 50_000 : 202_027;
@@ -148,7 +156,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         }
 
         // ML.NET's field-aware FM: binary classification only (Boolean label), same 10 field columns.
-        if (only is null || only.Contains("FFM"))
+        if ((only is null || only.Contains("FFM")) && tasks.Contains(FeatureInteractionTask.BinaryClassification))
         {
             int iterations = quick ? 3 : 10;
             context.Progress.Step("ML.NET FFM (binary)");

@@ -27,6 +27,9 @@ if (args.Contains("--help") || args.Contains("-h"))
           --shared DIR      folder with ml-100k/, frappe/, sasrec/ (default: ../shared/datasets beside the repository)
           --ml100k FILE, --frappe DIR, --games FILE   override one dataset's location
           --frappe-models A,B   frappe rows to run (FM (NFM-0), NFM, AFM, DeepFM, DCN-V2, Wide&Deep, FFM); default all
+          --frappe-set "Row:Prop=Value;Prop=Value|Row2:…"   override trainer options of frappe rows (tuning)
+          --frappe-tasks regression|binary   frappe tasks to run (default both)
+          --frappe-minimal-loop off   skip the minimal-loop speed comparison
         """);
     return 0;
 }
