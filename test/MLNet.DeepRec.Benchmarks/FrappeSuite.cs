@@ -72,6 +72,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             ? taskList.Split(',').Select(t => t == "regression" ? FeatureInteractionTask.Regression : t == "binary" ? FeatureInteractionTask.BinaryClassification : throw new ArgumentException($"--frappe-tasks: unknown task '{t}' (regression, binary)")).ToArray()
             : new[] { FeatureInteractionTask.Regression, FeatureInteractionTask.BinaryClassification };
         bool minimalLoop = context.Arg("--frappe-minimal-loop") != "off";
+        bool deepFmFromFm = context.Arg("--frappe-deepfm-from") == "FM";
         // --frappe-models NFM,DeepFM runs only those rows (tuning); the report then holds only them.
         var only = context.Arg("--frappe-models")?.Split(',');
         foreach (var task in tasks)
@@ -94,7 +95,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
                 // DCN-V2 and Wide&Deep start from the NFM row's embeddings; DeepFM does not, since its FM term (h = 1)
                 // does not match embeddings trained under NFM's batch-normalised pooling (measured: it starts far off).
                 ("DeepFM", "64 factors, deep 256-256, BN, dropout 0.2, FM dropout 0.5, Adam lr 0.001", () => ml.DeepRec().Trainers.DeepFm(Common("DeepFM", new DeepFmTrainer.Options
-                    { HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, FmDropoutRate = 0.5 }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
+                    { HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, FmDropoutRate = 0.5, PretrainedModel = deepFmFromFm ? fm : null }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
                 ("DCN-V2", "64 factors, 2 full-rank cross layers, stacked deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.DcnV2(Common("DCN-V2", new DcnV2Trainer.Options
                     { CrossLayers = 2, HiddenLayers = [256, 256], BatchNormalization = true, HiddenDropoutRate = 0.2, PretrainedModel = nfm }, task, nfmEpochs, 0.001)).Fit(tr, va), null),
                 ("Wide&Deep", "64 factors, deep 256-256, BN, dropout 0.2, Adam lr 0.001, embeddings pre-trained from the NFM row", () => ml.DeepRec().Trainers.WideAndDeep(Common("Wide&Deep", new WideAndDeepTrainer.Options
@@ -103,7 +104,7 @@ internal sealed class FrappeSuite : IBenchmarkSuite
             foreach (var (name, settings, fit, fresh) in configs)
             {
                 // AFM starts from the FM row's embeddings, DCN-V2 and Wide&Deep from the NFM row's: those run when they do.
-                if (only != null && !only.Contains(name) && !(name == "FM (NFM-0)" && only.Contains("AFM")) && !(name == "NFM" && only.Any(n => n is "DCN-V2" or "Wide&Deep"))) continue;
+                if (only != null && !only.Contains(name) && !(name == "FM (NFM-0)" && (only.Contains("AFM") || (deepFmFromFm && only.Contains("DeepFM")))) && !(name == "NFM" && only.Any(n => n is "DCN-V2" or "Wide&Deep"))) continue;
                 context.Progress.Step($"{name} ({task})");
                 var watch = Stopwatch.StartNew();
                 var model = fit();

@@ -309,7 +309,7 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
                 bool positive;
                 if (o.RatingThreshold is float threshold) positive = label >= threshold;
                 else if (label == 0f || label == 1f) positive = label == 1f;
-                else throw new ArgumentOutOfRangeException(o.LabelColumnName, label,
+                else throw new InvalidOperationException(
                     $"Label column '{o.LabelColumnName}' has value {label} at row {n}; without RatingThreshold labels must be 0 or 1. Set RatingThreshold to treat ratings as implicit feedback, or Loss = CollaborativeLoss.SquaredError to predict the ratings.");
                 if (!positive) continue;
             }

@@ -282,8 +282,7 @@ public sealed class NegativeSampler
 
     private static void CheckCount(int negativesPerUser, int userCount)
     {
-        if (negativesPerUser < 0)
-            throw new ArgumentOutOfRangeException(nameof(negativesPerUser), negativesPerUser, "negativesPerUser must be >= 0.");
+        ArgumentOutOfRangeException.ThrowIfNegative(negativesPerUser);
         if ((long)negativesPerUser * userCount > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(negativesPerUser), negativesPerUser, "users.Length × negativesPerUser is too large for one array.");
     }

@@ -714,16 +714,16 @@ public static class SyntheticInteractionGenerator
 
     private static void Validate(SyntheticInteractionOptions o)
     {
-        if (o.UserCount <= 0) throw new ArgumentOutOfRangeException(nameof(o.UserCount), o.UserCount, "UserCount must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(o.UserCount, nameof(o.UserCount));
         if (o.ItemCount < 2) throw new ArgumentOutOfRangeException(nameof(o.ItemCount), o.ItemCount, "ItemCount must be at least 2.");
-        if (o.Factors <= 0) throw new ArgumentOutOfRangeException(nameof(o.Factors), o.Factors, "Factors must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(o.Factors, nameof(o.Factors));
         if ((long)o.UserCount * o.Factors > Array.MaxLength || (long)o.ItemCount * o.Factors > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(o.Factors), o.Factors, $"UserCount × Factors and ItemCount × Factors must be at most {Array.MaxLength}.");
-        if (o.InteractionsPerUser <= 0) throw new ArgumentOutOfRangeException(nameof(o.InteractionsPerUser), o.InteractionsPerUser, "InteractionsPerUser must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(o.InteractionsPerUser, nameof(o.InteractionsPerUser));
         if (!double.IsFinite(o.PopularitySkew) || o.PopularitySkew < 0) throw new ArgumentOutOfRangeException(nameof(o.PopularitySkew), o.PopularitySkew, "PopularitySkew must be finite and >= 0.");
         if (!double.IsFinite(o.Temperature) || o.Temperature <= 0) throw new ArgumentOutOfRangeException(nameof(o.Temperature), o.Temperature, "Temperature must be finite and > 0.");
         if (!(o.Noise >= 0 && o.Noise <= 1)) throw new ArgumentOutOfRangeException(nameof(o.Noise), o.Noise, "Noise must be in [0, 1].");
-        if (o.CandidatesPerInteraction <= 0) throw new ArgumentOutOfRangeException(nameof(o.CandidatesPerInteraction), o.CandidatesPerInteraction, "CandidatesPerInteraction must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(o.CandidatesPerInteraction, nameof(o.CandidatesPerInteraction));
     }
 
     private static double Gaussian(Random rng)

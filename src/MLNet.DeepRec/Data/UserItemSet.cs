@@ -30,8 +30,8 @@ public sealed class UserItemSet
         ArgumentNullException.ThrowIfNull(users);
         ArgumentNullException.ThrowIfNull(items);
         if (users.Length != items.Length) throw new ArgumentException($"users ({users.Length}) and items ({items.Length}) must have the same length.", nameof(items));
-        if (userCount <= 0) throw new ArgumentOutOfRangeException(nameof(userCount), userCount, "userCount must be positive.");
-        if (itemCount <= 0) throw new ArgumentOutOfRangeException(nameof(itemCount), itemCount, "itemCount must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(userCount);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(itemCount);
         UserCount = userCount;
         ItemCount = itemCount;
 

@@ -8,7 +8,7 @@ internal static class ItemScorerArguments
     {
         ArgumentNullException.ThrowIfNull(users);
         ArgumentNullException.ThrowIfNull(items);
-        if (candidatesPerUser <= 0) throw new ArgumentOutOfRangeException(nameof(candidatesPerUser), candidatesPerUser, "Must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(candidatesPerUser);
         if (items.Length != (long)users.Length * candidatesPerUser)
             throw new ArgumentException($"items must hold users.Length × candidatesPerUser = {(long)users.Length * candidatesPerUser} keys, not {items.Length}.", nameof(items));
     }

@@ -44,9 +44,9 @@ public sealed class TopKEvaluationOptions
 
     internal void Validate()
     {
-        if (K <= 0) throw new ArgumentOutOfRangeException(nameof(K), K, "K must be positive.");
-        if (NegativesPerPositive <= 0) throw new ArgumentOutOfRangeException(nameof(NegativesPerPositive), NegativesPerPositive, "NegativesPerPositive must be positive.");
-        if (UserBatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(UserBatchSize), UserBatchSize, "UserBatchSize must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(K);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(NegativesPerPositive);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(UserBatchSize);
         if (Protocol is not (RankingProtocol.Sampled or RankingProtocol.FullRanking))
             throw new ArgumentOutOfRangeException(nameof(Protocol), Protocol, "Unknown ranking protocol.");
     }

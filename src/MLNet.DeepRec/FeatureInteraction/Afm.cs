@@ -228,7 +228,7 @@ namespace MLNet.DeepRec.Trainers
         public IReadOnlyList<AfmExplanation> Explain(IDataView data, int maxRows = 1000)
         {
             ArgumentNullException.ThrowIfNull(data);
-            if (maxRows <= 0) throw new ArgumentOutOfRangeException(nameof(maxRows), maxRows, "maxRows must be positive.");
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxRows);
             var afm = (AfmModule)Module;
             var features = FieldFeatureReader.Read(data, FeatureColumnNames, null, FieldFeatureReader.LabelKind.None, Layout, maxRows);
             int n = features.RowCount, f = Layout.SlotCount, p = afm.PairCount;

@@ -71,7 +71,7 @@ public sealed class DeepRecRecommender : IDisposable
     {
         ArgumentNullException.ThrowIfNull(userIds);
         if (IsSequential) throw new InvalidOperationException("A SASRec model recommends from a history of items: call RecommendFromHistory.");
-        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         var rows = new long[userIds.Count];
         for (int n = 0; n < rows.Length; n++)
         {
@@ -120,7 +120,7 @@ public sealed class DeepRecRecommender : IDisposable
     {
         ArgumentNullException.ThrowIfNull(histories);
         if (!IsSequential) throw new InvalidOperationException($"A {ModelKind} model recommends for a user id: call Recommend.");
-        if (k <= 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be positive.");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         int items = _data.ItemKeys.Count, l = _data.MaxLength;
         int chunk = (int)Math.Clamp(ScoresPerChunk / _data.ScoreColumns, 1, 256);
         var results = new IReadOnlyList<Recommendation>[histories.Count];

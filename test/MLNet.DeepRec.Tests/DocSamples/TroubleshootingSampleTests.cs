@@ -51,7 +51,7 @@ public class TroubleshootingSampleTests
         var keyed = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId")
             .Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId")).Fit(rated).Transform(rated);
         var o = Quick(); o.LabelColumnName = "Label";
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ml.DeepRec().Trainers.NeuMF(o).Fit(keyed));
+        var e = Assert.Throws<InvalidOperationException>(() => ml.DeepRec().Trainers.NeuMF(o).Fit(keyed));
         Assert.That(e!.Message, Does.StartWith("Label column 'Label' has value 4 at row ").And.Contain("; without RatingThreshold labels must be 0 or 1."));
 
         o.RatingThreshold = 4f;

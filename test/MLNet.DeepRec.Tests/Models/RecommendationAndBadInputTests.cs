@@ -106,7 +106,7 @@ public class RecommendationAndBadInputTests
         Assert.That(nanEx!.Message, Does.Contain("'Label'").And.Contain("NaN"));
 
         var ratings = rows.Select(r => new Row { UserId = r.UserId, ItemId = r.ItemId, Label = 4 }).ToArray();
-        var ratingEx = Assert.Throws<ArgumentOutOfRangeException>(() => ml.DeepRec().Trainers.Gmf(labelColumnName: "Label").Fit(Keyed(ml, ratings)));
+        var ratingEx = Assert.Throws<InvalidOperationException>(() => ml.DeepRec().Trainers.Gmf(labelColumnName: "Label").Fit(Keyed(ml, ratings)));
         Assert.That(ratingEx!.Message, Does.Contain("RatingThreshold"));
         // With a threshold, ratings are implicit feedback.
         using var ok = ml.DeepRec().Trainers.Gmf(new GmfTrainer.Options { LabelColumnName = "Label", RatingThreshold = 3.5f, NumberOfEpochs = 1 }).Fit(Keyed(ml, ratings));
