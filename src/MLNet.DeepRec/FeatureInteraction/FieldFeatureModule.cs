@@ -82,7 +82,7 @@ internal abstract class FieldFeatureModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Starts w₀ at the label mean (regression) or the prior log-odds (binary).</summary>
     public void InitializeGlobalBias(double value)
     {
-        using (no_grad()) global_bias.fill_(value);
+        using (no_grad()) global_bias.fill_(LiveScalars.Of(value));
     }
 
     /// <summary>Floats of the widest intermediate tensor per row (NFM: the F × k embeddings; AFM: the P × max(k, t) pairs).</summary>

@@ -77,18 +77,68 @@ internal static class StepOptimizer
     private static IStepOptimizer CreateDense(nn.Module module, IReadOnlyList<TorchSharp.Modules.Parameter> parameters, DeepRecTrainerOptionsBase o) => o.Optimizer switch
     {
         DeepRecOptimizer.Adam => new FlatAdam(parameters, o.LearningRate, o.L2Regularization),
-        DeepRecOptimizer.Adagrad => new TorchOptimizer(optim.Adagrad(parameters, lr: o.LearningRate, weight_decay: o.L2Regularization)),
-        DeepRecOptimizer.Sgd => new TorchOptimizer(optim.SGD(parameters, o.LearningRate, weight_decay: o.L2Regularization)),
+        DeepRecOptimizer.Adagrad => new DenseAdagradOrSgd(parameters, o.LearningRate, o.L2Regularization, adagrad: true),
+        DeepRecOptimizer.Sgd => new DenseAdagradOrSgd(parameters, o.LearningRate, o.L2Regularization, adagrad: false),
         _ => throw new ArgumentOutOfRangeException(nameof(o.Optimizer), o.Optimizer, "Unknown optimizer."),
     };
+}
 
-    private sealed class TorchOptimizer : IStepOptimizer
+/// <summary>
+/// Adagrad or plain SGD over dense parameters, with PyTorch's arithmetic (Adagrad: weight decay added to the gradient,
+/// squared-gradient sums from 0, ε = 1e-10, no learning-rate decay). Why not TorchSharp's own optimizers: their step
+/// passes numbers (ε, the learning rate) as temporary Scalars that nothing keeps alive during the native call, so a
+/// collection on another thread can free one mid-call (see <see cref="LiveScalars"/>). Measured: an NFM run with
+/// TorchSharp's Adagrad died at epoch 59 of frappe with libtorch's "Expected false to be true" from Scalar::toFloat,
+/// on a loaded machine. Here every number is an explicit Scalar alive for the whole step.
+/// </summary>
+internal sealed class DenseAdagradOrSgd : IStepOptimizer
+{
+    private const double AdagradEpsilon = 1e-10;
+    private readonly IReadOnlyList<TorchSharp.Modules.Parameter> _parameters;
+    private readonly Tensor?[] _sums;
+    private readonly double _lr, _weightDecay;
+    private readonly bool _adagrad;
+
+    public DenseAdagradOrSgd(IReadOnlyList<TorchSharp.Modules.Parameter> parameters, double lr, double weightDecay, bool adagrad)
     {
-        private readonly optim.Optimizer _inner;
-        public TorchOptimizer(optim.Optimizer inner) => _inner = inner;
-        public void ZeroGrad() => _inner.zero_grad();
-        public void Step() => _inner.step();
-        public void Dispose() => _inner.Dispose();
+        _parameters = parameters; _lr = lr; _weightDecay = weightDecay; _adagrad = adagrad;
+        _sums = new Tensor?[parameters.Count];
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var p in _parameters)
+        {
+            using var grad = p.grad; // a new handle on the gradient per call: release it now, not at finalization
+            grad?.zero_();
+        }
+    }
+
+    public void Step()
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using Scalar one = 1, decay = _weightDecay, eps = AdagradEpsilon, stepSize = -_lr;
+        for (int i = 0; i < _parameters.Count; i++)
+        {
+            var p = _parameters[i];
+            var grad = p.grad;
+            if (grad is null) continue;
+            if (_weightDecay != 0) grad = grad.add(p, alpha: decay);
+            if (!_adagrad)
+            {
+                p.add_(grad, alpha: stepSize);
+                continue;
+            }
+            var sum = _sums[i] ??= zeros_like(p).DetachFromDisposeScope();
+            sum.addcmul_(grad, grad, value: one);
+            p.addcdiv_(grad, sum.sqrt().add_(eps, LiveScalars.One), value: stepSize);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var sum in _sums) sum?.Dispose();
     }
 }
 
@@ -289,7 +339,7 @@ internal sealed class SparseRowOptimizer : IDisposable
                 var v = group.Second!.index_select(0, unique).mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
                 group.First.index_copy_(0, unique, m);
                 group.Second.index_copy_(0, unique, v);
-                var denominator = v.sqrt().div_(correction2).add_(eps);
+                var denominator = v.sqrt().div_(correction2).add_(eps, LiveScalars.One);
                 w.addcdiv_(m, denominator, value: stepSize);
                 break;
             }
@@ -298,7 +348,7 @@ internal sealed class SparseRowOptimizer : IDisposable
                 using Scalar eps = _eps, stepSize = -_lr;
                 var sum = group.First!.index_select(0, unique).addcmul_(g, g, one);
                 group.First.index_copy_(0, unique, sum);
-                w.addcdiv_(g, sum.sqrt().add_(eps), value: stepSize);
+                w.addcdiv_(g, sum.sqrt().add_(eps, LiveScalars.One), value: stepSize);
                 break;
             }
             default:
@@ -582,7 +632,7 @@ internal sealed class FlatAdam : IStepOptimizer, IAdamState
         if (_weightDecay != 0) g.add_(_parameters, alpha: decay);
         _exp.mul_(beta1).add_(g, alpha: oneMinusBeta1);
         _expSq.mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
-        var denominator = _expSq.sqrt().div_(correction2).add_(eps);
+        var denominator = _expSq.sqrt().div_(correction2).add_(eps, LiveScalars.One);
         _parameters.addcdiv_(_exp, denominator, value: stepSize);
     }
 
