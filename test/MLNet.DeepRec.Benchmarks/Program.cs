@@ -30,6 +30,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --frappe-set "Row:Prop=Value;Prop=Value|Row2:…"   override trainer options of frappe rows (tuning)
           --frappe-tasks regression|binary   frappe tasks to run (default both)
           --frappe-minimal-loop off   skip the minimal-loop speed comparison
+          --frappe-deepfm-from FM   start DeepFM from the FM row's embeddings (tuning)
         """);
     return 0;
 }
