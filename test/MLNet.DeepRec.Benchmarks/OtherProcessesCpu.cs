@@ -7,17 +7,22 @@ namespace MLNet.DeepRec.Benchmarks;
 /// How much CPU other processes used while a measurement ran: the machine's busy time (/proc/stat) minus this
 /// process's own (/proc/self/stat), in cores on average. Unlike the load average, it does not count our own threads,
 /// so it says whether a timing was disturbed by someone else. Linux only; elsewhere <see cref="Cores"/> is null.
+/// With <c>childrenAreOwn</c>, the CPU time of child processes this process has started and reaped (and of their
+/// reaped children: /proc/self/stat's cutime and cstime) counts as its own, e.g. a peer implementation run as a child
+/// process; a child still running is counted once it has exited and been waited for.
 /// </summary>
 internal sealed class OtherProcessesCpu
 {
     /// <summary>Above this many cores of foreign work on average, a timing is reported as disturbed.</summary>
     public const double DisturbedAbove = 0.2;
 
+    private readonly bool _childrenAreOwn;
     private readonly long? _machineBusy0, _self0;
     private readonly Stopwatch _watch = Stopwatch.StartNew();
 
-    public OtherProcessesCpu()
+    public OtherProcessesCpu(bool childrenAreOwn = false)
     {
+        _childrenAreOwn = childrenAreOwn;
         _machineBusy0 = MachineBusyTicks();
         _self0 = SelfTicks();
     }
@@ -42,7 +47,7 @@ internal sealed class OtherProcessesCpu
         string verdict = cores > DisturbedAbove
             ? " **Timings are disturbed**: other processes competed for the CPU, so speed figures are pessimistic and noisier than on an idle machine."
             : " The machine was otherwise idle.";
-        return string.Create(CultureInfo.InvariantCulture, $"Other processes used {cores:F2} of the {Environment.ProcessorCount} cores on average (machine busy time from /proc/stat minus this process's).{verdict}");
+        return string.Create(CultureInfo.InvariantCulture, $"Other processes used {cores:F2} of the {Environment.ProcessorCount} cores on average (machine busy time from /proc/stat minus this process's{(_childrenAreOwn ? " and its child processes'" : "")}).{verdict}");
     }
 
     private static long? MachineBusyTicks()
@@ -60,14 +65,16 @@ internal sealed class OtherProcessesCpu
         }
     }
 
-    private static long? SelfTicks()
+    private long? SelfTicks()
     {
         try
         {
             string stat = File.ReadAllText("/proc/self/stat");
-            // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
+            // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and
+            // 15, the reaped children's cutime and cstime 16 and 17.
             string[] rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return long.Parse(rest[11], CultureInfo.InvariantCulture) + long.Parse(rest[12], CultureInfo.InvariantCulture);
+            long own = long.Parse(rest[11], CultureInfo.InvariantCulture) + long.Parse(rest[12], CultureInfo.InvariantCulture);
+            return _childrenAreOwn ? own + long.Parse(rest[13], CultureInfo.InvariantCulture) + long.Parse(rest[14], CultureInfo.InvariantCulture) : own;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {

@@ -31,6 +31,16 @@ if (args.Contains("--help") || args.Contains("-h"))
           --frappe-tasks regression|binary   frappe tasks to run (default both)
           --frappe-minimal-loop off   skip the minimal-loop speed comparison
           --frappe-deepfm-from FM   start DeepFM from the FM row's embeddings (tuning)
+          --sasrec-rows a,b   sasrec rows to run (mf, bce, sampled-softmax, cross-entropy, peer); default all; Popularity always runs
+                            peer: our BCE SASRec and the PyTorch port pmixer/SASRec.pytorch trained for the same few epochs,
+                            one after the other, on the same split and settings; seconds per epoch, their ratio and sampled
+                            HR@10/NDCG@10 of both. Runs when ../shared/peers/sasrec-pytorch and a python with torch are
+                            present (Debian: apt-get install -y python3-torch), else says why and skips
+          --peers DIR         folder with sasrec-pytorch/ (default: peers/ beside the --shared datasets folder)
+          --peer-python PATH  python with torch and numpy (default /usr/bin/python3, else python3 on PATH)
+          --peer-epochs N     epochs of the peer comparison, ours and the peer's (default 3; --quick 1)
+          --peer-sampler-workers N   the peer's batch sampler processes (PEER_SAMPLER_WORKERS; default 3, upstream's)
+          --peer-timeout S    seconds before the peer is stopped (default 900 + 600 per epoch)
         """);
     return 0;
 }

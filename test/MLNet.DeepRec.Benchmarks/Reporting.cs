@@ -98,6 +98,8 @@ internal static class ReportWriter
         sb.AppendLine($"{Command} {arguments}".TrimEnd());
         sb.AppendLine("```");
         sb.AppendLine();
+        sb.AppendLine($"The SASRec section's side-by-side run of a peer, the PyTorch port of SASRec, also needs Python with PyTorch (Debian 12: `{SasRecPeer.InstallStep}`) and the peer's code in `../shared/peers/sasrec-pytorch`; without them that comparison is skipped with a message.");
+        sb.AppendLine();
         sb.AppendLine(quick
             ? "**This run used `--quick`**: few epochs per model, a smoke run of the whole report (it finishes in minutes); its quality figures are not the reference figures. Drop `--quick` for those."
             : "Full mode: every model trains with early stopping on its validation split up to the epoch budget given in its section. `--quick` runs the same report with few epochs (a smoke run of a few minutes).");

@@ -20,7 +20,7 @@ internal sealed class SasRecSuite : IBenchmarkSuite
 
     public string PlotPrefix => "sequential";
 
-    public int PlannedSteps(bool quick) => 5;
+    public int PlannedSteps(bool quick) => 7;
 
     public SuiteResult? Run(BenchmarkContext context)
     {
@@ -31,6 +31,8 @@ internal sealed class SasRecSuite : IBenchmarkSuite
             return null;
         }
         bool quick = context.Quick;
+        if (SasRecRows.FromArgs(context) is not SasRecRows selection) return null;
+        var suiteCpu = new OtherProcessesCpu(childrenAreOwn: true); // the peer runs as our child process
         const int seed = 2026;
         var ml = new MLContext(seed);
         context.EchoTrainingProgress(ml);
@@ -56,6 +58,7 @@ internal sealed class SasRecSuite : IBenchmarkSuite
             Print(rows[^1]);
         }
 
+        if (selection.Has("mf"))
         {
             var o = new BiasedMatrixFactorizationTrainer.Options
             {
@@ -83,7 +86,7 @@ internal sealed class SasRecSuite : IBenchmarkSuite
         };
         if (context.Arg("--sasrec-epochs") is string scale)
             configs = configs.Select(c => (c.Loss, c.Name, int.Parse(scale, System.Globalization.CultureInfo.InvariantCulture), c.LearningRate)).ToArray();
-        foreach (var (loss, name, epochs, lr) in configs)
+        foreach (var (loss, name, epochs, lr) in configs.Where(c => selection.Has(SasRecRows.KeyOf(c.Loss))))
         {
             var o = new SasRecTrainer.Options
             {
@@ -106,7 +109,8 @@ internal sealed class SasRecSuite : IBenchmarkSuite
                 sampled, full, report.Epochs.Count, report.BestEpoch, secondsPerEpoch, model.TrainingTokensPerEpoch / secondsPerEpoch, peak.PeakMb, seconds));
             Print(rows[^1]);
         }
-        return Build(data, quick, rows, curves);
+        string? peer = selection.Has(SasRecPeer.Row) ? SasRecPeer.Run(context, ml, data, split, keys, sampledOptions, seed) : null;
+        return SasRecPeer.Attach(Build(data, quick, rows, curves), peer, suiteCpu);
     }
 
     private static double? Steady(Training.TrainingReport report, Func<Training.EpochReport, double> f)
