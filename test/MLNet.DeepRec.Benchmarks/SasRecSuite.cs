@@ -75,11 +75,11 @@ internal sealed class SasRecSuite : IBenchmarkSuite
             Print(rows[^1]);
         }
 
-        var configs = new (SasRecLoss Loss, string Name, int Epochs, double LearningRate)[]
+        var configs = new (SequentialLoss Loss, string Name, int Epochs, double LearningRate)[]
         {
-            (SasRecLoss.BinaryCrossEntropy, "SASRec, BCE 1 negative (paper)", quick ? 2 : 20, 0.001),
-            (SasRecLoss.SampledSoftmax, "SASRec, sampled softmax 100 neg.", quick ? 2 : 30, 0.001),
-            (SasRecLoss.CrossEntropy, "SASRec, full cross-entropy", quick ? 1 : 5, 0.001),
+            (SequentialLoss.BinaryCrossEntropy, "SASRec, BCE 1 negative (paper)", quick ? 2 : 20, 0.001),
+            (SequentialLoss.SampledSoftmax, "SASRec, sampled softmax 100 neg.", quick ? 2 : 30, 0.001),
+            (SequentialLoss.CrossEntropy, "SASRec, full cross-entropy", quick ? 1 : 5, 0.001),
         };
         if (context.Arg("--sasrec-epochs") is string scale)
             configs = configs.Select(c => (c.Loss, c.Name, int.Parse(scale, System.Globalization.CultureInfo.InvariantCulture), c.LearningRate)).ToArray();
