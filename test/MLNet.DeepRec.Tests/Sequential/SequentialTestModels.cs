@@ -9,8 +9,9 @@ namespace MLNet.DeepRec.Tests.Sequential;
 /// </summary>
 public static class SequentialTestModels
 {
-    /// <summary>A model: its name and a factory taking the options every test sets (columns, loss, epochs, seed…).</summary>
-    public sealed record Model(string Name, Func<DeepRecTrainers, Action<SequentialTrainerOptions>, IEstimator<SequentialTransformer>> Create)
+    /// <summary>A model: its name, a factory taking the options every test sets (columns, loss, epochs, seed…), and the
+    /// losses its quality test trains with (null: all three).</summary>
+    public sealed record Model(string Name, Func<DeepRecTrainers, Action<SequentialTrainerOptions>, IEstimator<SequentialTransformer>> Create, SequentialLoss[]? Losses = null)
     {
         public override string ToString() => Name;
 
@@ -35,9 +36,13 @@ public static class SequentialTestModels
 
     public static readonly Model SasRec = new("SASRec", (t, c) => t.SasRec(With(new SasRecTrainer.Options { HiddenSize = 32, NumberOfBlocks = 1, NumberOfHeads = 2, DropoutRate = 0.1 }, c)));
 
+    public static readonly Model Gru4Rec = new("GRU4Rec", (t, c) => t.Gru4Rec(With(new Gru4RecTrainer.Options { HiddenSize = 32, DropoutRate = 0.1 }, c)));
+
     public static readonly Model[] All =
     [
         SasRec,
+        Gru4Rec,
+        new("GRU4Rec 2 layers, projection", (t, c) => t.Gru4Rec(With(new Gru4RecTrainer.Options { HiddenSize = 48, EmbeddingSize = 32, NumberOfLayers = 2, DropoutRate = 0.1, EmbeddingDropoutRate = 0.1 }, c)), [SequentialLoss.SampledSoftmax]),
     ];
 
     /// <summary>The models as NUnit test-fixture arguments.</summary>
