@@ -30,6 +30,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --frappe-set "Row:Prop=Value;Prop=Value|Row2:…"   override trainer options of frappe rows (tuning)
           --frappe-tasks regression|binary   frappe tasks to run (default both)
           --frappe-minimal-loop off   skip the minimal-loop speed comparison
+          --gru4rec-set "Prop=Value;Prop=Value"   override trainer options of the sasrec suite's GRU4Rec rows (tuning)
         """);
     return 0;
 }
