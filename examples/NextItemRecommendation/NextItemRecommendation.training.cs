@@ -44,7 +44,7 @@ public static partial class NextItemRecommender
             NumberOfBlocks = 2,
             NumberOfHeads = 1,
             DropoutRate = 0.5,
-            Loss = SasRecLoss.SampledSoftmax,
+            Loss = SequentialLoss.SampledSoftmax,
             NegativesPerPositive = 100,
             LearningRate = 0.001,
             BatchSize = 128,

@@ -41,6 +41,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --peer-epochs N     epochs of the peer comparison, ours and the peer's (default 3; --quick 1)
           --peer-sampler-workers N   the peer's batch sampler processes (PEER_SAMPLER_WORKERS; default 3, upstream's)
           --peer-timeout S    seconds before the peer is stopped (default 900 + 600 per epoch)
+          --gru4rec-set "Prop=Value;Prop=Value"   override trainer options of the sasrec suite's GRU4Rec rows (tuning)
         """);
     return 0;
 }

@@ -27,7 +27,7 @@ internal static class OnnxGraphPolicy
     internal static readonly IReadOnlySet<string> DefaultDomainOperators = new HashSet<string>(StringComparer.Ordinal)
     {
         "Abs", "Add", "And", "Cast", "Clip", "Concat", "Div", "Equal", "Exp", "Expand", "Gather", "GatherElements", "Gemm",
-        "Greater", "Identity", "IsNaN", "LayerNormalization", "Less", "MatMul", "Mul", "Neg", "Not", "ReduceMax", "ReduceMean",
+        "Greater", "GRU", "Identity", "IsNaN", "LayerNormalization", "Less", "MatMul", "Mul", "Neg", "Not", "ReduceMax", "ReduceMean",
         "ReduceSum", "Relu", "Reshape", "ScatterElements", "Shape", "Sigmoid", "Slice", "Softmax", "Squeeze", "Sub",
         "Tanh", "TopK", "Transpose", "Unsqueeze", "Where",
     };

@@ -85,6 +85,77 @@ internal static class TorchOnnxExtensions
         return x;
     }
 
+    /// <summary>
+    /// An <see cref="Training.EmbeddingTable"/>: its weights as an initializer named <paramref name="name"/>, and the rows of
+    /// <paramref name="keys"/> (int64, any shape → [..., d], ONNX Gather, as <c>table.call(keys)</c>), or the whole table
+    /// when <paramref name="keys"/> is null (as <see cref="Training.EmbeddingTable.AllRows"/>).
+    /// </summary>
+    public static string Embedding(this OnnxGraphBuilder graph, string name, Training.EmbeddingTable table, string? keys = null)
+    {
+        string weights = graph.AddWeights(name, table.Weight);
+        return keys is null ? weights : graph.Gather(weights, keys);
+    }
+
+    /// <summary>
+    /// The additive attention bias [N, 1, L, L] of causal self-attention over left-padded sequences: <paramref name="maskValue"/>
+    /// (a large finite negative) where a query would look at a later position or a key is padding, 0 elsewhere.
+    /// <paramref name="valid"/> is float [N, L], 1 at positions that hold an item.
+    /// </summary>
+    public static string CausalAttentionBias(this OnnxGraphBuilder graph, string name, string valid, long l, float maskValue)
+    {
+        var causal = new float[l * l];
+        for (long i = 0; i < l; i++) for (long j = i + 1; j < l; j++) causal[i * l + j] = maskValue;
+        string causalBias = graph.AddInitializer(name, causal, 1, 1, l, l);
+        // (1 − valid) · maskValue = valid · (−maskValue) + maskValue.
+        string padding = graph.Add(graph.Mul(valid, graph.ConstFloat(-maskValue)), graph.ConstFloat(maskValue));
+        return graph.Add(causalBias, graph.Reshape(padding, new long[] { -1, 1, 1, l }));
+    }
+
+    /// <summary>
+    /// Multi-head self-attention in inference mode over x [N, L, d]: softmax(Q Kᵀ / √(d/h) + bias) V per head, heads
+    /// concatenated, then the output projection; <paramref name="bias"/> is additive, broadcastable to [N, h, L, L]
+    /// (e.g. <see cref="CausalAttentionBias"/>). The layers are TorchSharp <see cref="Linear"/>s of d → d.
+    /// </summary>
+    public static string MultiHeadSelfAttention(this OnnxGraphBuilder graph, string prefix, Linear query, Linear key, Linear value, Linear output,
+        int heads, string x, string bias, long l, long d)
+    {
+        long dh = d / heads;
+        string Split(string t, long[] perm) => graph.Transpose(graph.Reshape(t, new long[] { -1, l, heads, dh }), perm);
+        string q = Split(graph.Linear(prefix + ".query", query, x), new long[] { 0, 2, 1, 3 });  // [N, h, L, dh]
+        string k = Split(graph.Linear(prefix + ".key", key, x), new long[] { 0, 2, 3, 1 });      // [N, h, dh, L]
+        string v = Split(graph.Linear(prefix + ".value", value, x), new long[] { 0, 2, 1, 3 });  // [N, h, L, dh]
+        string scores = graph.Add(graph.Mul(graph.MatMul(q, k), graph.ConstFloat((float)(1.0 / Math.Sqrt(dh)))), bias);
+        string context = graph.Reshape(graph.Transpose(graph.MatMul(graph.Softmax(scores, -1), v), new long[] { 0, 2, 1, 3 }), new long[] { -1, l, d });
+        return graph.Linear(prefix + ".output", output, context);
+    }
+
+    /// <summary>The point-wise feed-forward network of a Transformer block in inference mode: Linear → ReLU → Linear.</summary>
+    public static string FeedForward(this OnnxGraphBuilder graph, string prefix, Linear inner, Linear outer, string x) =>
+        graph.Linear(prefix + "_out", outer, graph.Relu(graph.Linear(prefix + "_in", inner, x)));
+
+    /// <summary>
+    /// A single-layer, unidirectional TorchSharp <see cref="GRU"/> with biases as an ONNX GRU node over time-major
+    /// x [L, N, in] from a zero initial state; returns Y [L, 1, N, H] (every step) and Y_h [1, N, H] (the last step).
+    /// TorchSharp's gate blocks (r, z, n) are reordered to ONNX's (z, r, h), the two biases concatenated (Wb, Rb), and
+    /// linear_before_reset = 1 applies the reset gate after the recurrent product, as PyTorch's formula does.
+    /// </summary>
+    public static (string Y, string LastState) Gru(this OnnxGraphBuilder graph, string prefix, GRU gru, string x)
+    {
+        var p = gru.named_parameters().ToDictionary(t => t.name, t => t.parameter);
+        string[] names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];
+        if (p.Count != names.Length || !names.All(p.ContainsKey))
+            throw new NotSupportedException($"The ONNX exporter takes a single-layer, unidirectional GRU with biases; '{prefix}' has parameters [{string.Join(", ", p.Keys)}].");
+        long h = p["weight_hh_l0"].shape[1];
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        Tensor Gates(Tensor t) => cat(new[] { t.narrow(0, h, h), t.narrow(0, 0, h), t.narrow(0, 2 * h, h) }, 0).unsqueeze(0);
+        string w = graph.AddWeights(prefix + ".W", Gates(p["weight_ih_l0"]));
+        string r = graph.AddWeights(prefix + ".R", Gates(p["weight_hh_l0"]));
+        string b = graph.AddWeights(prefix + ".B", cat(new[] { Gates(p["bias_ih_l0"]), Gates(p["bias_hh_l0"]) }, 1));
+        var outputs = graph.NodeMulti("GRU", [x, w, r, b], 2, [OnnxAttribute.Int("hidden_size", h), OnnxAttribute.Int("linear_before_reset", 1)]);
+        return (outputs[0], outputs[1]);
+    }
+
     /// <summary>The bytes of a contiguous CPU tensor (native byte order, little-endian on every supported machine), read when serialized.</summary>
     private sealed class TensorPayload(Tensor tensor) : ProtoPayload, IDisposable
     {

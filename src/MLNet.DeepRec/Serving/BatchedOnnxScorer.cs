@@ -28,7 +28,7 @@ internal sealed class BatchedOnnxScorer : IDisposable
     internal const int MaxBatchRows = 4096;
     /// <summary>Input elements per batch aimed at (wide feature vectors get fewer rows per batch).</summary>
     private const int ElementsPerBatch = 1 << 22;
-    /// <summary>Rows per batch for sequence graphs, whose intermediate tensors are per-row sequences (SASRec).</summary>
+    /// <summary>Rows per batch for sequence graphs, whose intermediate tensors are per-row sequences (SASRec, GRU4Rec).</summary>
     private const int SequenceBatchRows = 128;
 
     private readonly MLContext _mlContext;
@@ -87,7 +87,7 @@ internal sealed class BatchedOnnxScorer : IDisposable
 
     private int BatchRows(Plan plan)
     {
-        if (_summary.Metadata.TryGetValue("deeprec.model_kind", out string? kind) && kind == "SASRec")
+        if (_summary.Metadata.TryGetValue("deeprec.model_kind", out string? kind) && Models.SequentialModels.IsSequential(kind))
             return SequenceBatchRows;
         long perRow = Math.Max(1, plan.Inputs.Sum(i => (long)i.Width));
         return (int)Math.Clamp(ElementsPerBatch / perRow, 64, MaxBatchRows);

@@ -11,11 +11,11 @@ namespace MLNet.DeepRec.Serving;
 /// transformers' <c>Recommend</c> methods return, for a scoring service that loads the model zip. Get one with
 /// <see cref="DeepRecServing.LoadRecommender(MLContext, string)"/> from a zip written by
 /// <see cref="DeepRecServing.SaveModel"/> whose model holds a collaborative transformer (MF, GMF, MLP, NeuMF) or a
-/// <see cref="SasRecTransformer"/>. Thread-safe; dispose it to release the ONNX Runtime session.
+/// <see cref="SequentialTransformer"/> (SASRec, GRU4Rec). Thread-safe; dispose it to release the ONNX Runtime session.
 /// </summary>
 /// <remarks>
 /// <para>Results equal the in-memory transformer's (<see cref="CollaborativeFilteringTransformer.Recommend(string, int, bool, IEnumerable{string}?)"/>,
-/// <see cref="SasRecTransformer.Recommend(IEnumerable{string}, int, bool)"/>): the same items in the same order, with scores
+/// <see cref="SequentialTransformer.Recommend(IEnumerable{string}, int, bool)"/>): the same items in the same order, with scores
 /// equal up to float rounding (the graphs factor the computation differently; within 1e-5 in the tests). The same rules
 /// apply: an unknown user id gets the average user's list (and has no seen items); only items that occurred in training
 /// are ranked; candidate ids that are unknown are ignored; fewer than k items come back when fewer are eligible.</para>
@@ -37,10 +37,10 @@ public sealed class DeepRecRecommender : IDisposable
         _session = session;
     }
 
-    /// <summary>"MF", "GMF", "MLP", "NeuMF" or "SASRec".</summary>
+    /// <summary>"MF", "GMF", "MLP", "NeuMF", "SASRec" or "GRU4Rec".</summary>
     public string ModelKind => _data.Kind;
 
-    /// <summary>True for SASRec, which recommends from a history of items (<see cref="RecommendFromHistory"/>) rather than
+    /// <summary>True for the sequential models (SASRec, GRU4Rec), which recommend from a history of items (<see cref="RecommendFromHistory"/>) rather than
     /// for a user id.</summary>
     public bool IsSequential => _data.IsSequential;
 
@@ -55,7 +55,7 @@ public sealed class DeepRecRecommender : IDisposable
     /// average user's list. Items the user interacted with in training are left out when <paramref name="excludeSeen"/>;
     /// <paramref name="candidateItemIds"/> restricts the ranking to those items (unknown ids are ignored).
     /// </summary>
-    /// <exception cref="InvalidOperationException">The model is SASRec, or was trained without user/item ids (KeyValues).</exception>
+    /// <exception cref="InvalidOperationException">The model is sequential (SASRec, GRU4Rec), or was trained without user/item ids (KeyValues).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
     public IReadOnlyList<Recommendation> Recommend(string userId, int k, bool excludeSeen = true, IEnumerable<string>? candidateItemIds = null)
     {
@@ -65,12 +65,12 @@ public sealed class DeepRecRecommender : IDisposable
 
     /// <summary>Top-<paramref name="k"/> items for each of many user ids, scored in batches; see
     /// <see cref="Recommend(string, int, bool, IEnumerable{string}?)"/>.</summary>
-    /// <exception cref="InvalidOperationException">The model is SASRec, or was trained without user/item ids (KeyValues).</exception>
+    /// <exception cref="InvalidOperationException">The model is sequential (SASRec, GRU4Rec), or was trained without user/item ids (KeyValues).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
     public IReadOnlyList<IReadOnlyList<Recommendation>> Recommend(IReadOnlyList<string> userIds, int k, bool excludeSeen = true, IEnumerable<string>? candidateItemIds = null)
     {
         ArgumentNullException.ThrowIfNull(userIds);
-        if (IsSequential) throw new InvalidOperationException("A SASRec model recommends from a history of items: call RecommendFromHistory.");
+        if (IsSequential) throw new InvalidOperationException($"A {ModelKind} model recommends from a history of items: call RecommendFromHistory.");
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         var rows = new long[userIds.Count];
         for (int n = 0; n < rows.Length; n++)
@@ -101,11 +101,11 @@ public sealed class DeepRecRecommender : IDisposable
     }
 
     /// <summary>
-    /// SASRec: the top-<paramref name="k"/> next items after a history of original item ids (oldest first). Unknown ids
+    /// Sequential models: the top-<paramref name="k"/> next items after a history of original item ids (oldest first). Unknown ids
     /// keep their position but are masked, as in the in-memory model; the history's items are left out when
     /// <paramref name="excludeHistory"/>.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The model is not SASRec, or was trained without item ids (KeyValues).</exception>
+    /// <exception cref="InvalidOperationException">The model is not sequential, or was trained without item ids (KeyValues).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
     public IReadOnlyList<Recommendation> RecommendFromHistory(IEnumerable<string> historyItemIds, int k, bool excludeHistory = true)
     {
@@ -113,8 +113,8 @@ public sealed class DeepRecRecommender : IDisposable
         return RecommendFromHistories([historyItemIds.ToArray()], k, excludeHistory)[0];
     }
 
-    /// <summary>SASRec: <see cref="RecommendFromHistory"/> for many histories, scored in batches.</summary>
-    /// <exception cref="InvalidOperationException">The model is not SASRec, or was trained without item ids (KeyValues).</exception>
+    /// <summary>Sequential models: <see cref="RecommendFromHistory"/> for many histories, scored in batches.</summary>
+    /// <exception cref="InvalidOperationException">The model is not sequential, or was trained without item ids (KeyValues).</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is not positive.</exception>
     public IReadOnlyList<IReadOnlyList<Recommendation>> RecommendFromHistories(IReadOnlyList<IReadOnlyList<string>> histories, int k, bool excludeHistory = true)
     {

@@ -149,7 +149,7 @@ public static class DeepRecServing
     /// <param name="model">The model (any ML.NET transformer, e.g. a pipeline ending in a DeepRec transformer).</param>
     /// <param name="inputSchema">The schema of the data the model takes (usually the training data's).</param>
     /// <param name="path">The model zip to write; its folder must exist.</param>
-    /// <remarks>When <paramref name="model"/> holds a collaborative transformer (MF, GMF, MLP, NeuMF) or a SASRec
+    /// <remarks>When <paramref name="model"/> holds a collaborative transformer (MF, GMF, MLP, NeuMF) or a sequential
     /// transformer, the zip also carries what top-K needs (extra entries that <c>mlContext.Model.Load</c> ignores): load it
     /// with <see cref="LoadRecommender"/>.</remarks>
     /// <exception cref="IOException">The file cannot be written; the previous file is unchanged.</exception>
@@ -168,7 +168,7 @@ public static class DeepRecServing
 
     /// <summary>
     /// Loads the top-K recommender saved with a model by <see cref="SaveModel"/>: a <see cref="DeepRecRecommender"/> that
-    /// answers <c>Recommend(userId, k)</c> (MF, GMF, MLP, NeuMF) or <c>RecommendFromHistory(itemIds, k)</c> (SASRec) with
+    /// answers <c>Recommend(userId, k)</c> (MF, GMF, MLP, NeuMF) or <c>RecommendFromHistory(itemIds, k)</c> (SASRec, GRU4Rec) with
     /// ONNX Runtime alone, as the in-memory transformer's <c>Recommend</c> does. The zip is checked as by
     /// <see cref="LoadModel(MLContext, string, out DataViewSchema)"/> (untrusted input) and the ML.NET model in it is not
     /// loaded; load it with <see cref="LoadModel(MLContext, string, out DataViewSchema)"/> as well to score pairs.
@@ -180,12 +180,12 @@ public static class DeepRecServing
     /// <remarks>
     /// <see cref="SaveModel"/> stores, next to ML.NET's entries, an all-items scoring graph and the data top-K needs (key
     /// maps, user and item ids, each user's training items) when the model holds a <see cref="Trainers.CollaborativeFilteringTransformer"/>
-    /// or a <see cref="Trainers.SasRecTransformer"/> (the last one, in a chain). <c>mlContext.Model.Load</c> ignores those
+    /// or a <see cref="Trainers.SequentialTransformer"/> (SASRec, GRU4Rec) (the last one, in a chain). <c>mlContext.Model.Load</c> ignores those
     /// entries, and <c>mlContext.Model.Save</c> does not write them.
     /// </remarks>
     /// <exception cref="FileNotFoundException"><paramref name="path"/> does not exist.</exception>
     /// <exception cref="InvalidDataException">The file is not a readable model zip, its recommender entries are malformed,
-    /// or it holds none (it was written by <c>mlContext.Model.Save</c>, or its model has no collaborative or SASRec transformer).</exception>
+    /// or it holds none (it was written by <c>mlContext.Model.Save</c>, or its model has no collaborative or sequential transformer).</exception>
     /// <exception cref="InvalidOperationException">A GPU was asked for, ONNX Runtime cannot use one, and
     /// <see cref="MLContext.FallbackToCpu"/> is false.</exception>
     public static DeepRecRecommender LoadRecommender(MLContext mlContext, string path)
@@ -206,7 +206,7 @@ public static class DeepRecServing
             var dataEntry = zip.GetEntry(RecommenderStore.DataEntry);
             var onnxEntry = zip.GetEntry(RecommenderStore.OnnxEntry);
             if (dataEntry is null || onnxEntry is null)
-                throw new InvalidDataException("it holds no recommender: save a model that contains a collaborative or SASRec transformer with " +
+                throw new InvalidDataException("it holds no recommender: save a model that contains a collaborative or sequential transformer with " +
                     "DeepRecServing.SaveModel (mlContext.Model.Save does not write one).");
             using (Stream s = dataEntry.Open()) data = RecommenderStore.Parse(ModelZipInspector.ReadEntry(s, dataEntry));
             using (Stream s = onnxEntry.Open()) onnx = ModelZipInspector.ReadEntry(s, onnxEntry);

@@ -71,6 +71,24 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     /// name (e.g. a top-K list); null or empty for none.</param>
     protected DeepRecTransformerBase(MLContext mlContext, byte[] onnxModel, IReadOnlyDictionary<string, string> onnxInputToColumn,
         DeepRecScoreKind kind, IDataView? schemaSource, IReadOnlyList<string>? additionalOutputs)
+        : this(mlContext, onnxModel, onnxInputToColumn, kind, schemaSource, additionalOutputs, null)
+    {
+    }
+
+    /// <summary>
+    /// Steps that turn the scoring rows into the ONNX graph's inputs before <c>OnnxTransformer</c> runs (a sequential
+    /// model's fixed history window, say), fitted in order on the schema source, and the helper columns they add, which
+    /// are dropped after scoring. They are part of the inner chain, so a saved model carries them (each must be a
+    /// component ML.NET can save: its own transforms or a registered custom mapping).
+    /// </summary>
+    /// <param name="Steps">The estimators, in order.</param>
+    /// <param name="HelperColumns">The columns they add that the output should not keep.</param>
+    private protected sealed record InputPreparation(IReadOnlyList<IEstimator<ITransformer>> Steps, IReadOnlyList<string> HelperColumns);
+
+    /// <summary>As the public constructors, with <paramref name="preparation"/> run before the ONNX scorer
+    /// (<paramref name="onnxInputToColumn"/> may then name the columns it adds).</summary>
+    private protected DeepRecTransformerBase(MLContext mlContext, byte[] onnxModel, IReadOnlyDictionary<string, string> onnxInputToColumn,
+        DeepRecScoreKind kind, IDataView? schemaSource, IReadOnlyList<string>? additionalOutputs, InputPreparation? preparation)
     {
         ArgumentNullException.ThrowIfNull(mlContext);
         ArgumentNullException.ThrowIfNull(onnxModel);
@@ -94,7 +112,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         _onnxFile = PrivateTempFiles.Write(mlContext.TempFilePath, _onnxModel, ".onnx");
         try
         {
-            _inner = BuildChain(mlContext, _onnxFile, summary, onnxInputToColumn, kind, source, extra);
+            _inner = BuildChain(mlContext, _onnxFile, summary, onnxInputToColumn, kind, source, extra, preparation);
         }
         catch (Exception e)
         {
@@ -288,7 +306,7 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
     }
 
     private static TransformerChain<ITransformer> BuildChain(MLContext ml, string modelFile, OnnxModelSummary summary,
-        IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind, IDataView source, string[] extraOutputs)
+        IReadOnlyDictionary<string, string> map, DeepRecScoreKind kind, IDataView source, string[] extraOutputs, InputPreparation? preparation)
     {
         var transformers = new List<ITransformer>();
         IDataView view = source;
@@ -316,6 +334,8 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
         }
         try
         {
+            foreach (IEstimator<ITransformer> step in preparation?.Steps ?? [])
+                Add(step);
             foreach (InputOutputColumnPair copy in copies)
                 Add(ml.Transforms.CopyColumns(copy.OutputColumnName, copy.InputColumnName));
 
@@ -338,8 +358,9 @@ public abstract class DeepRecTransformerBase : ITransformer, ICanSaveModel, IDis
                 default:
                     throw new ArgumentOutOfRangeException(nameof(kind), kind, null);
             }
-            if (copies.Count > 0)
-                Add(ml.Transforms.DropColumns(copies.Select(c => c.OutputColumnName).ToArray()));
+            string[] dropped = [.. copies.Select(c => c.OutputColumnName), .. preparation?.HelperColumns ?? []];
+            if (dropped.Length > 0)
+                Add(ml.Transforms.DropColumns(dropped));
         }
         catch
         {

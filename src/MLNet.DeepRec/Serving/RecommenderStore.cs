@@ -13,7 +13,7 @@ namespace MLNet.DeepRec.Serving;
 internal sealed class RecommenderData
 {
     public required string Kind { get; init; }
-    /// <summary>SASRec's sequence length L; 0 for collaborative models.</summary>
+    /// <summary>A sequential model's window length L; 0 for collaborative models.</summary>
     public int MaxLength { get; init; }
     public required KeyCompaction UserKeys { get; init; }
     public required KeyCompaction ItemKeys { get; init; }
@@ -22,9 +22,9 @@ internal sealed class RecommenderData
     public required int[] SeenOffsets { get; init; }
     public required int[] SeenItems { get; init; }
 
-    public bool IsSequential => Kind == "SASRec";
+    public bool IsSequential => SequentialModels.IsSequential(Kind);
 
-    /// <summary>Columns of the graph's score matrix: trained item rows 1..I, or SASRec's keys 0..I.</summary>
+    /// <summary>Columns of the graph's score matrix: trained item rows 1..I, or a sequential model's keys 0..I.</summary>
     public int ScoreColumns => IsSequential ? ItemKeys.Count + 1 : ItemKeys.Count;
 }
 
@@ -42,10 +42,10 @@ internal static class RecommenderStore
     private const int Magic = 0x43455244; // "DREC"
     private const int Version = 1;
 
-    /// <summary>The collaborative or SASRec transformer in <paramref name="model"/> (the last one of a chain), or null.</summary>
+    /// <summary>The collaborative or sequential transformer in <paramref name="model"/> (the last one of a chain), or null.</summary>
     public static ITransformer? FindSource(ITransformer model) => model switch
     {
-        CollaborativeFilteringTransformer or SasRecTransformer => model,
+        CollaborativeFilteringTransformer or SequentialTransformer => model,
         IEnumerable<ITransformer> chain => chain.Reverse().Select(FindSource).FirstOrDefault(s => s is not null),
         _ => null,
     };
@@ -61,9 +61,9 @@ internal static class RecommenderStore
                 onnx = RecommenderGraphs.Collaborative(cf.Module);
                 data = Serialize(cf.ModelName, 0, cf.UserKeys, cf.ItemKeys, cf.Vocabulary, cf.Seen);
                 break;
-            case SasRecTransformer sas:
-                onnx = RecommenderGraphs.SasRec(sas.Module);
-                data = Serialize("SASRec", sas.MaxLength, KeyCompaction.Identity(0), KeyCompaction.Identity(sas.ItemCount), sas.Vocabulary, null);
+            case SequentialTransformer sequential:
+                onnx = RecommenderGraphs.Sequential(sequential.Module);
+                data = Serialize(sequential.ModelName, sequential.MaxLength, KeyCompaction.Identity(0), KeyCompaction.Identity(sequential.ItemCount), sequential.Vocabulary, null);
                 break;
             default:
                 throw new ArgumentException($"{source.GetType().Name} carries no recommender.", nameof(source));
@@ -124,10 +124,11 @@ internal static class RecommenderStore
         int version = r.Int("version");
         if (version != Version) throw new InvalidDataException($"{DataEntry}: format version {version} is not supported (this library reads version {Version}).");
         string kind = r.String("kind");
-        if (kind != "SASRec" && CollaborativeModels.Find(kind) is null)
+        bool sequential = SequentialModels.IsSequential(kind);
+        if (!sequential && CollaborativeModels.Find(kind) is null)
             throw new InvalidDataException($"{DataEntry}: unknown model kind '{kind}'.");
         int maxLength = r.Int("max length");
-        LoadLimits.CheckRange(maxLength, kind == "SASRec" ? 1 : 0, kind == "SASRec" ? SasRecHistoryWindowMapping.Width : 0, DataEntry, "max length");
+        LoadLimits.CheckRange(maxLength, sequential ? 1 : 0, sequential ? SequentialHistoryWindowMapping.Width : 0, DataEntry, "max length");
         KeyCompaction Keys(string role, int minCount)
         {
             int declared = r.Int($"{role} declared count");
@@ -144,7 +145,7 @@ internal static class RecommenderStore
             int[] keys = r.Ints(stored, $"{role} occurring keys");
             return KeyCompaction.FromStored(declared, keys, DataEntry);
         }
-        KeyCompaction users = Keys("user", kind == "SASRec" ? 0 : 1);
+        KeyCompaction users = Keys("user", sequential ? 0 : 1);
         KeyCompaction items = Keys("item", 1);
         IReadOnlyList<string>? Ids(string role, int declared)
         {

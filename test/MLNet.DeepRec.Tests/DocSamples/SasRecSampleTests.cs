@@ -35,7 +35,7 @@ public class SasRecSampleTests
         SasRecTransformer model = ml.DeepRec().Trainers.SasRec(new SasRecTrainer.Options
         {
             UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey",
-            MaxLength = 20, HiddenSize = 32, DropoutRate = 0.2, Loss = SasRecLoss.CrossEntropy,
+            MaxLength = 20, HiddenSize = 32, DropoutRate = 0.2, Loss = SequentialLoss.CrossEntropy,
             LearningRate = 0.01, NumberOfEpochs = 20, EarlyStoppingPatience = 3, Seed = 1,
         }).Fit(train, validation);
 

@@ -21,14 +21,14 @@ public class SasRecHardInputTests
     public void HistoryColumnEqualToItemColumnIsRejectedBeforeAnyTraining()
     {
         var trainers = D.Context.DeepRec().Trainers;
-        var options = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, epochs: 200);
+        var options = SasRecTrainingTests.Small(SequentialLoss.BinaryCrossEntropy, epochs: 200);
         options.HistoryColumnName = options.ItemIdColumnName;
         var atCreation = Assert.Throws<ArgumentException>(() => trainers.SasRec(options));
         Assert.That(atCreation!.ParamName, Is.EqualTo("ItemIdColumnName"));
         Assert.That(atCreation.Message, Does.Contain("HistoryColumnName").And.Contain("'ItemKey'"));
 
         // Changed after creation: Fit rejects it before the first epoch (a started epoch would see the cancelled token).
-        var later = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, epochs: 200);
+        var later = SasRecTrainingTests.Small(SequentialLoss.BinaryCrossEntropy, epochs: 200);
         later.CancellationToken = Cancelled;
         var trainer = trainers.SasRec(later);
         later.HistoryColumnName = later.ItemIdColumnName;
@@ -36,9 +36,9 @@ public class SasRecHardInputTests
     }
 
     [Test]
-    public void PlainUInt32HistoryOrItemIsRejectedNamingTheColumn()
+    public void PlainUInt32HistoryOrItemIsRejectedNamingTheColumn([ValueSource(typeof(SequentialTestModels), nameof(SequentialTestModels.All))] SequentialTestModels.Model sequential)
     {
-        var model = SasRecServingTests.Model;
+        var model = SequentialServingTests.Trained(sequential);
         var plain = D.Context.Data.LoadFromEnumerable(new[] { new PlainRow { History = new uint[] { 1, 2 }, ItemKey = 3 } });
         foreach (var call in new Action[] { () => model.Transform(plain), () => model.GetOutputSchema(plain.Schema), () => model.GetRowToRowMapper(plain.Schema) })
         {
@@ -61,7 +61,7 @@ public class SasRecHardInputTests
     [Test]
     public void ValidationDataWithOtherKeysIsRejectedBeforeAnyTraining()
     {
-        var options = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, epochs: 1);
+        var options = SasRecTrainingTests.Small(SequentialLoss.BinaryCrossEntropy, epochs: 1);
         options.CancellationToken = Cancelled;
         var other = SequenceTestData.Create(50, 9); // its own MapValueToKey: other cardinalities
         var e = Assert.Throws<ArgumentException>(() => D.Context.DeepRec().Trainers.SasRec(options).Fit(D.Train, other.Validation));
@@ -75,7 +75,7 @@ public class SasRecHardInputTests
         var events = Enumerable.Range(0, 6).Select(n => new Event { UserId = "u" + n % 2, ItemId = "i" + n, Timestamp = n == 4 ? double.NaN : n }).ToArray();
         var view = ml.Data.LoadFromEnumerable(events);
         var keyed = ml.Transforms.Conversion.MapValueToKey("UserKey", "UserId").Append(ml.Transforms.Conversion.MapValueToKey("ItemKey", "ItemId")).Fit(view).Transform(view);
-        var options = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, epochs: 1);
+        var options = SasRecTrainingTests.Small(SequentialLoss.BinaryCrossEntropy, epochs: 1);
         options.TopK = 2;
         var e = Assert.Throws<InvalidOperationException>(() => ml.DeepRec().Trainers.SasRec(options).Fit(keyed));
         Assert.That(e!.Message, Does.Contain("'Timestamp'").And.Contain("NaN").And.Contain("row 4"));
@@ -103,7 +103,7 @@ public class SasRecHardInputTests
     [TestCaseSource(nameof(BadOptions))]
     public void EveryBadOptionIsRejectedNamingIt(Action<SasRecTrainer.Options> change, string option)
     {
-        var options = SasRecTrainingTests.Small(SasRecLoss.BinaryCrossEntropy, epochs: 1);
+        var options = SasRecTrainingTests.Small(SequentialLoss.BinaryCrossEntropy, epochs: 1);
         change(options);
         var e = Assert.Catch<ArgumentException>(() => D.Context.DeepRec().Trainers.SasRec(options));
         Assert.That(e!.ParamName, Is.EqualTo(option));

@@ -49,7 +49,7 @@ public class SasRecScaleTests
 
     private static readonly Lazy<Large> LargeData = new(() => CreateLarge(Users));
 
-    private static SasRecTrainer.Options LargeOptions(SasRecLoss loss, int epochs) => new()
+    private static SasRecTrainer.Options LargeOptions(SequentialLoss loss, int epochs) => new()
     {
         UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", TimestampColumnName = "Timestamp",
         MaxLength = 10, HiddenSize = 16, NumberOfBlocks = 1, NumberOfHeads = 1, DropoutRate = 0.1,
@@ -59,9 +59,9 @@ public class SasRecScaleTests
 
     private static uint[] ItemKeysOf(IDataView log) => log.GetColumn<uint>("ItemKey").ToArray();
 
-    [TestCase(SasRecLoss.BinaryCrossEntropy)]
-    [TestCase(SasRecLoss.SampledSoftmax)]
-    public void SampledLossesTrainWithAMillionItemsAndRecommend(SasRecLoss loss)
+    [TestCase(SequentialLoss.BinaryCrossEntropy)]
+    [TestCase(SequentialLoss.SampledSoftmax)]
+    public void SampledLossesTrainWithAMillionItemsAndRecommend(SequentialLoss loss)
     {
         var d = LargeData.Value;
         using var model = d.Context.DeepRec().Trainers.SasRec(LargeOptions(loss, epochs: 3)).Fit(d.Train, d.Validation);
@@ -79,8 +79,8 @@ public class SasRecScaleTests
         Assert.That(recommended.Count, Is.EqualTo(10));
         Assert.That(recommended.Select(r => r.ItemKey).Distinct().Count(), Is.EqualTo(10));
         Assert.That(recommended.All(r => r.ItemKey is >= 1 and <= CatalogueSize && !history.Contains(r.ItemKey) && float.IsFinite(r.Score)), Is.True);
-        var rows = d.Context.Data.LoadFromEnumerable(new[] { new SasRecServingTests.HistoryRow { History = history, ItemKey = history[0] } });
-        var prediction = d.Context.Data.CreateEnumerable<SasRecServingTests.Prediction>(model.Transform(SequenceTestData.AsItemKeys(d.Context, rows, model.ItemCount)), reuseRowObject: false).Single();
+        var rows = d.Context.Data.LoadFromEnumerable(new[] { new SequentialServingTests.HistoryRow { History = history, ItemKey = history[0] } });
+        var prediction = d.Context.Data.CreateEnumerable<SequentialServingTests.Prediction>(model.Transform(SequenceTestData.AsItemKeys(d.Context, rows, model.ItemCount)), reuseRowObject: false).Single();
         Assert.That(prediction.TopKItems, Is.EqualTo(recommended.Select(r => r.ItemKey).ToArray()));
         Assert.That(prediction.TopKScores, Is.EqualTo(recommended.Select(r => r.Score).ToArray()).Within(1e-3f));
     }
@@ -90,7 +90,7 @@ public class SasRecScaleTests
     {
         // One step of 60 sequences × ~5 positions × 10⁶ items ≈ 3·10⁸ logits, over the single-pass limit of 2²⁷.
         var d = CreateLarge(users: 60);
-        var options = LargeOptions(SasRecLoss.CrossEntropy, epochs: 1);
+        var options = LargeOptions(SequentialLoss.CrossEntropy, epochs: 1);
         using var model = d.Context.DeepRec().Trainers.SasRec(options).Fit(d.Train);
         var epoch = model.TrainingReport.Epochs.Single();
         TestContext.Out.WriteLine($"full cross-entropy, 10⁶ items: loss {epoch.Loss:F4}, {epoch.TrainSeconds:F2} s");
@@ -117,9 +117,9 @@ public class SasRecScaleTests
             for (int t = start; t < length; t++) targets[u * length + t] = t + 1 < length ? inputs[u * length + t + 1] : rng.Next(1, items + 1);
         }
         using var scope = NewDisposeScope();
-        var batch = new SasRecBatch(arange(users, dtype: int64), tensor(inputs, dtype: int64).view(users, length), tensor(targets, dtype: int64).view(users, length), null);
+        var batch = new SequentialBatch(arange(users, dtype: int64), tensor(inputs, dtype: int64).view(users, length), tensor(targets, dtype: int64).view(users, length), null);
 
-        (float Loss, Dictionary<string, float[]> Gradients) Run(SasRecObjective objective)
+        (float Loss, Dictionary<string, float[]> Gradients) Run(SequentialObjective objective)
         {
             foreach (var p in module.parameters()) p.grad?.zero_();
             var loss = objective.ComputeLoss(batch);
@@ -127,9 +127,9 @@ public class SasRecScaleTests
             return (loss.item<float>(), module.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.cpu().data<float>().ToArray()));
         }
 
-        var single = Run(new SasRecObjective(module, SasRecLoss.CrossEntropy));
+        var single = Run(new SequentialObjective(module, SequentialLoss.CrossEntropy));
         // 0 logits in one pass forces the chunked path; 40 logits per chunk means 1–2 items per chunk here.
-        var chunked = Run(new SasRecObjective(module, SasRecLoss.CrossEntropy, singlePassLogits: 0, chunkLogits: 40));
+        var chunked = Run(new SequentialObjective(module, SequentialLoss.CrossEntropy, singlePassLogits: 0, chunkLogits: 40));
         Assert.That(chunked.Loss, Is.EqualTo(single.Loss).Within(1e-5f * single.Loss));
         // Relative to the largest gradient: some are zero up to rounding (the key bias cannot change a softmax).
         float scale = single.Gradients.Values.Max(g => g.Max(Math.Abs));
@@ -144,7 +144,7 @@ public class SasRecScaleTests
         var data = SequenceTestData.Data;
         SasRecTrainer.Options Options(bool chunked)
         {
-            var o = SasRecTrainingTests.Small(SasRecLoss.CrossEntropy, epochs: 2);
+            var o = SasRecTrainingTests.Small(SequentialLoss.CrossEntropy, epochs: 2);
             o.EmbeddingUpdates = mode;
             if (chunked) { o.CrossEntropySinglePassLogits = 0; o.CrossEntropyChunkLogits = 16384; }
             return o;

@@ -166,7 +166,7 @@ public class BatchedTransformTests
         using SasRecTransformer model = ServingTestModels.TrainSasRec();
         MLContext ml = SequenceTestData.Data.Context;
         var rng = new Random(3);
-        var rows = Enumerable.Range(0, 700).Select(n => new SasRecServingTests.HistoryRow
+        var rows = Enumerable.Range(0, 700).Select(n => new SequentialServingTests.HistoryRow
         {
             History = Enumerable.Range(0, rng.Next(0, 20)).Select(_ => (uint)rng.Next(0, model.ItemCount + 3)).ToArray(),
             ItemKey = (uint)rng.Next(0, model.ItemCount + 3),

@@ -101,14 +101,15 @@ public class LoadedRecommenderTests
     }
 
     [Test]
-    public void SasRecTopKFromTheZipEqualsInMemoryRecommend()
+    public void SequentialTopKFromTheZipEqualsInMemoryRecommend([ValueSource(typeof(SequentialTestModels), nameof(SequentialTestModels.All))] SequentialTestModels.Model sequential)
     {
-        using SasRecTransformer model = ServingTestModels.TrainSasRec();
+        using SequentialTransformer model = ServingTestModels.TrainSequential(sequential);
         MLContext ml = SequenceTestData.Data.Context;
         string zip = _dir.File("sasrec.zip");
-        DeepRecServing.SaveModel(ml, model, ml.Data.LoadFromEnumerable(new List<SasRecServingTests.HistoryRow>()).Schema, zip);
+        DeepRecServing.SaveModel(ml, model, ml.Data.LoadFromEnumerable(new List<SequentialServingTests.HistoryRow>()).Schema, zip);
         using DeepRecRecommender recommender = DeepRecServing.LoadRecommender(new MLContext(1), zip);
         Assert.That(recommender.IsSequential, Is.True);
+        Assert.That(recommender.ModelKind, Is.EqualTo(model.ModelName));
         var rng = new Random(4);
         var histories = new List<string[]> { Array.Empty<string>(), new[] { "no-such-item" } };
         for (int n = 0; n < 60; n++)

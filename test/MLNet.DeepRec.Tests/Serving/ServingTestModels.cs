@@ -7,13 +7,12 @@ namespace MLNet.DeepRec.Tests.Serving;
 /// <summary>Small, quickly trained models for the serving tests (batched Transform, loaded recommender).</summary>
 internal static class ServingTestModels
 {
-    /// <summary>A SASRec model of the caller's own (SasRecServingTests' shared one is disposed when that fixture ends).</summary>
-    internal static SasRecTransformer TrainSasRec()
-    {
-        var o = SasRecTrainingTests.Small(SasRecLoss.CrossEntropy, epochs: 2);
-        o.MaxLength = 8; o.TopK = 5; o.HistoryColumnName = "History";
-        return SequenceTestData.Data.Context.DeepRec().Trainers.SasRec(o).Fit(SequenceTestData.Data.Train);
-    }
+    /// <summary>A SASRec model of the caller's own (to dispose).</summary>
+    internal static SasRecTransformer TrainSasRec() => (SasRecTransformer)TrainSequential(SequentialTestModels.SasRec);
+
+    /// <summary>A sequential model of the caller's own (to dispose): full cross-entropy, 2 epochs, L = 8, top 5.</summary>
+    internal static SequentialTransformer TrainSequential(SequentialTestModels.Model model) =>
+        model.Fit(SequenceTestData.Data, SequentialLoss.CrossEntropy, epochs: 2, o => { o.MaxLength = 8; o.TopK = 5; o.HistoryColumnName = "History"; });
 
     /// <summary>MF, GMF, MLP or NeuMF on "UserKey"/"ItemKey", a few epochs, small widths.</summary>
     internal static CollaborativeFilteringTransformer TrainCollaborative(string model, TestData.Keyed data, IDataView train, int epochs, int seed)

@@ -5,73 +5,44 @@ using static TorchSharp.torch;
 
 namespace MLNet.DeepRec.Trainers;
 
-/// <summary>Training loss of SASRec.</summary>
-public enum SasRecLoss
-{
-    /// <summary>
-    /// The paper's loss: at every non-padding position, binary cross-entropy of the next item against one sampled
-    /// negative (an item the user never interacted with in training), redrawn every epoch.
-    /// </summary>
-    BinaryCrossEntropy,
-
-    /// <summary>
-    /// Sampled softmax: at every non-padding position, cross-entropy of the next item against
-    /// <see cref="SasRecTrainer.Options.NegativesPerPositive"/> sampled negatives (drawn per sequence, shared by its positions,
-    /// never one of the user's training items). A step's cost and memory follow the batch, not the catalogue: the choice
-    /// for catalogues of hundreds of thousands to millions of items.
-    /// </summary>
-    SampledSoftmax,
-
-    /// <summary>
-    /// Full cross-entropy over the whole catalogue at every non-padding position (Klenitskiy &amp; Vasilev 2023). Logits
-    /// are computed only at non-padding positions. While a step's logits (T non-padding positions × ItemCount) fit in
-    /// 2²⁷ floats (512 MiB) they are computed at once, and the softmax and its gradient take about three times that;
-    /// beyond it the step works through the catalogue in chunks of items (about 128 MiB of logits each), so memory stays
-    /// bounded at any catalogue size, at about 4/3 of the arithmetic. A step still costs O(T × ItemCount × d): with a very
-    /// large catalogue prefer <see cref="SampledSoftmax"/>, whose step cost does not depend on the catalogue. The item
-    /// table is updated densely under <see cref="EmbeddingUpdateMode.Auto"/> (every step reads all of it).
-    /// </summary>
-    CrossEntropy,
-}
-
 /// <summary>A batch of user sequences.</summary>
 /// <param name="Users">User keys, int64 [b].</param>
 /// <param name="Inputs">Input items, int64 [b, L], left-padded with 0.</param>
 /// <param name="Targets">Next item at each position, int64 [b, L], 0 where there is none.</param>
 /// <param name="Negatives">BCE: int64 [b, L]; sampled softmax: int64 [b, N]; full cross-entropy: null.</param>
-internal sealed record SasRecBatch(Tensor Users, Tensor Inputs, Tensor Targets, Tensor? Negatives);
+internal sealed record SequentialBatch(Tensor Users, Tensor Inputs, Tensor Targets, Tensor? Negatives);
 
 /// <summary>
 /// The [U, L + 1] tensor of each training user's most recent L + 1 items is built once; an epoch is a permutation of
 /// its rows, and a batch is an index_select plus, for the sampled losses, tensor-only negative sampling.
 /// </summary>
-internal sealed class SasRecBatchSource : IBatchSource<SasRecBatch>
+internal sealed class SequentialBatchSource : IBatchSource<SequentialBatch>
 {
     private readonly Tensor _users;     // int64 [U']
     private readonly Tensor _sequences; // int64 [U', L + 1]
     private readonly TorchNegativeSampler _sampler;
-    private readonly SasRecLoss _loss;
+    private readonly SequentialLoss _loss;
     private readonly int _negatives;
 
-    public SasRecBatchSource(Tensor users, Tensor sequences, TorchNegativeSampler sampler, SasRecLoss loss, int negatives)
+    public SequentialBatchSource(Tensor users, Tensor sequences, TorchNegativeSampler sampler, SequentialLoss loss, int negatives)
     {
         _users = users; _sequences = sequences; _sampler = sampler; _loss = loss; _negatives = negatives;
     }
 
-    public IEpochData<SasRecBatch> PrepareEpoch(int epoch, Generator generator) =>
+    public IEpochData<SequentialBatch> PrepareEpoch(int epoch, Generator generator) =>
         new Epoch(this, randperm(_users.shape[0], device: _users.device, generator: generator), generator);
 
-    private sealed class Epoch : IEpochData<SasRecBatch>
+    private sealed class Epoch : IEpochData<SequentialBatch>
     {
-        private readonly SasRecBatchSource _s;
+        private readonly SequentialBatchSource _s;
         private readonly Tensor _order;
         private readonly Generator _generator;
 
-        public Epoch(SasRecBatchSource source, Tensor order, Generator generator) { _s = source; _order = order; _generator = generator; }
+        public Epoch(SequentialBatchSource source, Tensor order, Generator generator) { _s = source; _order = order; _generator = generator; }
 
         public long SampleCount => _order.shape[0];
 
-        public SasRecBatch Slice(long start, long count)
+        public SequentialBatch Slice(long start, long count)
         {
             var rows = _order.narrow(0, start, count);
             var users = _s._users.index_select(0, rows);
@@ -81,16 +52,16 @@ internal sealed class SasRecBatchSource : IBatchSource<SasRecBatch>
             var targets = seq.narrow(1, 1, l);
             Tensor? negatives = _s._loss switch
             {
-                SasRecLoss.BinaryCrossEntropy => _s._sampler.Sample(users.repeat_interleave(l), _generator).view(count, l),
-                SasRecLoss.SampledSoftmax => _s._sampler.Sample(users.repeat_interleave(_s._negatives), _generator).view(count, _s._negatives),
+                SequentialLoss.BinaryCrossEntropy => _s._sampler.Sample(users.repeat_interleave(l), _generator).view(count, l),
+                SequentialLoss.SampledSoftmax => _s._sampler.Sample(users.repeat_interleave(_s._negatives), _generator).view(count, _s._negatives),
                 _ => null,
             };
-            return new SasRecBatch(users, inputs, targets, negatives);
+            return new SequentialBatch(users, inputs, targets, negatives);
         }
     }
 }
 
-/// <summary>The three SASRec losses over a <see cref="SasRecModule"/>, averaged over non-padding positions.</summary>
+/// <summary>The three losses of the sequential models over a <see cref="SequentialModule"/>, averaged over non-padding positions.</summary>
 /// <remarks>
 /// Item rows are read through the module's <see cref="EmbeddingTable"/>: lookups for the targets and sampled negatives
 /// (so row-wise updates touch only those rows, and nothing in a BCE or sampled-softmax step depends on the catalogue
@@ -99,7 +70,7 @@ internal sealed class SasRecBatchSource : IBatchSource<SasRecBatch>
 /// the catalogue in chunks of items (<see cref="ChunkedCrossEntropy"/>), so its memory stays bounded at any catalogue
 /// size while its arithmetic, O(T × ItemCount × d) per step, is that of a full softmax.
 /// </remarks>
-internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
+internal sealed class SequentialObjective : ITrainingObjective<SequentialBatch>
 {
     /// <summary>Up to this many logits (non-padding positions × ItemCount) a full cross-entropy step computes them at
     /// once (512 MiB of float32; the softmax and its gradient take about three times that).</summary>
@@ -108,18 +79,18 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
     /// <summary>Logits per item chunk of the chunked full cross-entropy (128 MiB of float32).</summary>
     internal const long ChunkLogits = 1L << 25;
 
-    private readonly SasRecModule _model;
-    private readonly SasRecLoss _loss;
+    private readonly SequentialModule _model;
+    private readonly SequentialLoss _loss;
     private readonly long _singlePassLogits, _chunkLogits;
 
-    public SasRecObjective(SasRecModule model, SasRecLoss loss, long singlePassLogits = SinglePassLogits, long chunkLogits = ChunkLogits)
+    public SequentialObjective(SequentialModule model, SequentialLoss loss, long singlePassLogits = SinglePassLogits, long chunkLogits = ChunkLogits)
     {
         _model = model; _loss = loss; _singlePassLogits = singlePassLogits; _chunkLogits = Math.Max(1, chunkLogits);
     }
 
     public nn.Module Module => _model;
 
-    public Tensor ComputeLoss(SasRecBatch batch)
+    public Tensor ComputeLoss(SequentialBatch batch)
     {
         var hidden = _model.call(batch.Inputs);                       // [b, L, d]
         var items = _model.ItemTable;
@@ -129,7 +100,7 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
         var targets = batch.Targets.reshape(-1).index_select(0, valid); // [T]
         switch (_loss)
         {
-            case SasRecLoss.BinaryCrossEntropy:
+            case SequentialLoss.BinaryCrossEntropy:
             {
                 var negatives = batch.Negatives!.reshape(-1).index_select(0, valid);
                 var pos = (h * items.call(targets)).sum(1);
@@ -137,7 +108,7 @@ internal sealed class SasRecObjective : ITrainingObjective<SasRecBatch>
                 // −log σ(pos) − log(1 − σ(neg)), averaged over positions.
                 return nn.functional.softplus(-pos).Plus(nn.functional.softplus(neg)).mean();
             }
-            case SasRecLoss.SampledSoftmax:
+            case SequentialLoss.SampledSoftmax:
             {
                 long b = batch.Inputs.shape[0], l = batch.Inputs.shape[1], n = batch.Negatives!.shape[1];
                 var negEmb = items.call(batch.Negatives);                                                    // [b, N, d]

@@ -9,40 +9,41 @@ namespace MLNet.DeepRec.Trainers;
 // variable-length history column is first turned into a fixed window of the most recent items by this stateless,
 // registered custom mapping (saved by contract name), and the ONNX graph takes that [-1, Width] window.
 
-/// <summary>Input of <see cref="SasRecHistoryWindowMapping"/>: the history as raw item keys. Infrastructure.</summary>
+/// <summary>Input of <see cref="SequentialHistoryWindowMapping"/>: the history as raw item keys. Infrastructure.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class SasRecHistoryWindowInput
+public sealed class SequentialHistoryWindowInput
 {
     /// <summary>The history (item keys, oldest first), any length.</summary>
-    [ColumnName(SasRecHistoryWindowMapping.InputColumn)]
+    [ColumnName(SequentialHistoryWindowMapping.InputColumn)]
     public VBuffer<uint> History;
 }
 
-/// <summary>Output of <see cref="SasRecHistoryWindowMapping"/>: the last items, right-aligned. Infrastructure.</summary>
+/// <summary>Output of <see cref="SequentialHistoryWindowMapping"/>: the last items, right-aligned. Infrastructure.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class SasRecHistoryWindowOutput
+public sealed class SequentialHistoryWindowOutput
 {
-    /// <summary>The most recent <see cref="SasRecHistoryWindowMapping.Width"/> item keys, left-padded with 0.</summary>
-    [ColumnName(SasRecHistoryWindowMapping.OutputColumn), VectorType(SasRecHistoryWindowMapping.Width)]
-    public uint[] Window = new uint[SasRecHistoryWindowMapping.Width];
+    /// <summary>The most recent <see cref="SequentialHistoryWindowMapping.Width"/> item keys, left-padded with 0.</summary>
+    [ColumnName(SequentialHistoryWindowMapping.OutputColumn), VectorType(SequentialHistoryWindowMapping.Width)]
+    public uint[] Window = new uint[SequentialHistoryWindowMapping.Width];
 }
 
 /// <summary>Registered mapping: variable-length history → fixed window of its most recent items. Infrastructure.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 [CustomMappingFactoryAttribute(ContractName)]
-public sealed class SasRecHistoryWindowMapping : CustomMappingFactory<SasRecHistoryWindowInput, SasRecHistoryWindowOutput>
+public sealed class SequentialHistoryWindowMapping : CustomMappingFactory<SequentialHistoryWindowInput, SequentialHistoryWindowOutput>
 {
-    /// <summary>Contract name saved in the model zip.</summary>
+    /// <summary>Contract name saved in the model zip (SASRec's name from before the sequential family; kept so that
+    /// saved models load).</summary>
     public const string ContractName = "MLNet.DeepRec.SasRec.HistoryWindow";
 
     /// <summary>Window width: the longest history suffix the ONNX graph sees (MaxLength can be at most this).</summary>
     public const int Width = 1024;
 
     internal const string InputColumn = "DeepRecSasRecHistoryKeys";
-    internal const string OutputColumn = "DeepRecSasRecHistoryWindow";
+    internal const string OutputColumn = "DeepRecSequentialHistoryWindow";
 
     /// <summary>The mapping.</summary>
-    public static void Map(SasRecHistoryWindowInput input, SasRecHistoryWindowOutput output)
+    public static void Map(SequentialHistoryWindowInput input, SequentialHistoryWindowOutput output)
     {
         if (output.Window is null || output.Window.Length != Width) output.Window = new uint[Width];
         var window = output.Window.AsSpan();
@@ -61,5 +62,5 @@ public sealed class SasRecHistoryWindowMapping : CustomMappingFactory<SasRecHist
     }
 
     /// <inheritdoc/>
-    public override Action<SasRecHistoryWindowInput, SasRecHistoryWindowOutput> GetMapping() => Map;
+    public override Action<SequentialHistoryWindowInput, SequentialHistoryWindowOutput> GetMapping() => Map;
 }

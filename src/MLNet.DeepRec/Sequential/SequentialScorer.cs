@@ -4,17 +4,17 @@ using static TorchSharp.torch;
 namespace MLNet.DeepRec.Models;
 
 /// <summary>
-/// Batched TorchSharp scoring of a <see cref="SasRecModule"/> behind <see cref="IItemScorer"/>: user key u is scored
+/// Batched TorchSharp scoring of a <see cref="SequentialModule"/> behind <see cref="IItemScorer"/>: user key u is scored
 /// with the history held in row u of a [UserCount + 1, L] left-padded tensor (row 0, the unknown user, is empty).
 /// </summary>
-internal sealed class SasRecScorer : IItemScorer, IDisposable
+internal sealed class SequentialScorer : IItemScorer, IDisposable
 {
     private const int UsersPerChunk = 512;
-    private readonly SasRecModule _module;
+    private readonly SequentialModule _module;
     private readonly Tensor _histories;
     private readonly Device _device;
 
-    public SasRecScorer(SasRecModule module, long[] paddedHistories, int userCount, Device device)
+    public SequentialScorer(SequentialModule module, long[] paddedHistories, int userCount, Device device)
     {
         _module = module;
         _device = device;

@@ -12,11 +12,12 @@ using static TorchSharp.torch;
 namespace MLNet.DeepRec.Trainers;
 
 /// <summary>
-/// A trained SASRec model. As an ML.NET transformer it reads a history column (a vector, usually variable-length, of
-/// item keys, oldest first) and a candidate item column (scalar item key), and adds <c>Score</c> (the logit of the
-/// candidate being the next item), <c>Probability</c> (its sigmoid), <c>TopKItems</c> (UInt32 vector: the K best next
-/// item keys, best first) and <c>TopKScores</c> (Single vector: their logits), through ONNX Runtime. It saves and loads
-/// with <c>mlContext.Model.Save</c>/<c>Load</c> and works in a <c>PredictionEngine</c> for one user's live history.
+/// A trained sequential (next-item) model: SASRec (<see cref="SasRecTransformer"/>) or GRU4Rec. As an ML.NET transformer
+/// it reads a history column (a vector, usually variable-length, of item keys, oldest first) and a candidate item column
+/// (scalar item key), and adds <c>Score</c> (the logit of the candidate being the next item), <c>Probability</c> (its
+/// sigmoid), <c>TopKItems</c> (UInt32 vector: the K best next item keys, best first) and <c>TopKScores</c> (Single
+/// vector: their logits), through ONNX Runtime. It saves and loads with <c>mlContext.Model.Save</c>/<c>Load</c> and works
+/// in a <c>PredictionEngine</c> for one user's live history.
 /// </summary>
 /// <remarks>
 /// <para><b>Input handling</b> (the same in the ONNX graph, in <see cref="Recommend(IReadOnlyList{uint}, int, bool)"/> and in the
@@ -30,8 +31,11 @@ namespace MLNet.DeepRec.Trainers;
 /// when fewer than K items are eligible the tail holds key 0 with score −∞. K larger than the catalogue is rejected by <c>Fit</c>.
 /// The ML.NET path sees the most recent 1024 history items (the window fed to ONNX), so older items of a longer history are not excluded.</item>
 /// </list>
+/// <para>The inner chain is: <c>ConvertType</c> (history keys → UInt32) → a registered custom mapping that keeps the most
+/// recent 1024 keys right-aligned in a fixed window (ML.NET's OnnxTransformer feeds a variable-length vector input as
+/// length 1) → ML.NET's OnnxTransformer → the score mapping → <c>DropColumns</c> of the helper columns.</para>
 /// </remarks>
-public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer, IDisposable
+public class SequentialTransformer : DeepRecTransformerBase, IItemScorer
 {
     /// <summary>Name of the top-K item keys output column.</summary>
     public const string TopKItemsColumnName = "TopKItems";
@@ -40,99 +44,59 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
     private const string HistoryInput = "history";
     private const string ItemInput = "item_key";
 
-    private readonly SasRecModule _module;
+    private readonly SequentialModule _module;
     private readonly Device _device;
-    private readonly SasRecScorer _scorer;
-    private readonly SasRecTrainer.Options _options;
-    private readonly OnnxScorer _onnx;
-    private readonly TransformerChain<ITransformer> _chain;
+    private readonly SequentialScorer _scorer;
+    private readonly SequentialTrainerOptions _options;
 
-    internal SasRecTransformer(MLContext mlContext, SasRecModule module, Device device, SasRecTrainer.Options options, int userCount,
-        long[] trainHistories, IReadOnlyList<string>? itemIds, TrainingReport report, long tokensPerEpoch)
+    internal SequentialTransformer(MLContext mlContext, SequentialModule module, Device device, SequentialTrainerOptions options, SequentialTrainingResult result)
+        : base(mlContext, BuildOnnx(module, options.TopK, options.ExcludeHistoryFromTopK),
+               new Dictionary<string, string> { [HistoryInput] = SequentialHistoryWindowMapping.OutputColumn, [ItemInput] = options.ItemIdColumnName },
+               DeepRecScoreKind.Ranking, new EmptyDataView(ScoringSchema(options, module.ItemCount)), [TopKItemsColumnName, TopKScoresColumnName],
+               HistoryWindow(mlContext, options))
     {
         _module = module;
         _device = device;
         _options = options;
-        UserCount = userCount;
-        _scorer = new SasRecScorer(module, trainHistories, userCount, device);
-        Vocabulary = new KeyVocabulary(null, itemIds);
-        TrainingReport = report;
-        TrainingTokensPerEpoch = tokensPerEpoch;
-
-        // [history keys as UInt32] → [fixed window of the most recent items] → ONNX (through DeepRecTransformerBase)
-        // → drop the helper columns. Every step is ML.NET's own, so Model.Save writes them and Load reads them back.
-        DeepRecServing.RegisterForLoading(mlContext);
-        _onnx = new OnnxScorer(mlContext, BuildOnnx(module, options.TopK, options.ExcludeHistoryFromTopK), options, module.ItemCount);
-        var schema = ScoringSchema(options, module.ItemCount);
-        var convert = mlContext.Transforms.Conversion.ConvertType(SasRecHistoryWindowMapping.InputColumn, options.HistoryColumnName, DataKind.UInt32)
-            .Fit(new EmptyDataView(schema));
-        var window = mlContext.Transforms.CustomMapping<SasRecHistoryWindowInput, SasRecHistoryWindowOutput>(SasRecHistoryWindowMapping.Map, SasRecHistoryWindowMapping.ContractName)
-            .Fit(convert.Transform(new EmptyDataView(schema)));
-        var drop = mlContext.Transforms.DropColumns(SasRecHistoryWindowMapping.InputColumn, SasRecHistoryWindowMapping.OutputColumn)
-            .Fit(_onnx.Transform(window.Transform(convert.Transform(new EmptyDataView(schema)))));
-        _chain = new TransformerChain<ITransformer>(convert, window, _onnx, drop);
+        UserCount = result.UserCount;
+        _scorer = new SequentialScorer(module, result.TrainHistories, result.UserCount, device);
+        Vocabulary = new KeyVocabulary(null, result.ItemIds);
+        TrainingReport = result.Report;
+        TrainingTokensPerEpoch = result.TokensPerEpoch;
     }
 
-    /// <summary>A copy of the serialized ONNX model (inputs: <c>history</c> uint32 [N, 1024], the most recent item keys
-    /// right-aligned, and <c>item_key</c> uint32 [N, 1]).</summary>
-    public byte[] OnnxModel => _onnx.OnnxModel;
+    /// <summary>[history keys as UInt32] → [fixed window of the most recent items], before the ONNX scorer; both helper
+    /// columns are dropped after it. Every step is ML.NET's own, so Model.Save writes them and Load reads them back.</summary>
+    private static InputPreparation HistoryWindow(MLContext mlContext, SequentialTrainerOptions options) => new(
+        [
+            mlContext.Transforms.Conversion.ConvertType(SequentialHistoryWindowMapping.InputColumn, options.HistoryColumnName, DataKind.UInt32),
+            mlContext.Transforms.CustomMapping<SequentialHistoryWindowInput, SequentialHistoryWindowOutput>(SequentialHistoryWindowMapping.Map, SequentialHistoryWindowMapping.ContractName),
+        ],
+        [SequentialHistoryWindowMapping.InputColumn, SequentialHistoryWindowMapping.OutputColumn]);
 
-    /// <summary>Writes the ONNX model to <paramref name="path"/>.</summary>
-    public void ExportOnnx(string path) => _onnx.ExportOnnx(path);
-
-    /// <summary>The ML.NET chain that scores (what <c>mlContext.Model.Save</c> writes and <c>Load</c> returns).</summary>
-    public TransformerChain<ITransformer> InnerChain => _chain;
-
-    /// <inheritdoc/>
-    public bool IsRowToRowMapper => ((ITransformer)_chain).IsRowToRowMapper;
-
-    /// <inheritdoc/>
-    /// <exception cref="ArgumentException">The history or item column is missing or has the wrong type.</exception>
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema) => _chain.GetOutputSchema(CheckInputSchema(inputSchema));
-
-    /// <inheritdoc/>
-    /// <exception cref="ArgumentException">The history or item column is missing or has the wrong type.</exception>
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => ((ITransformer)_chain).GetRowToRowMapper(CheckInputSchema(inputSchema));
-
-    /// <inheritdoc/>
-    /// <exception cref="ArgumentException">The history or item column is missing or has the wrong type.</exception>
-    public IDataView Transform(IDataView input)
-    {
-        ArgumentNullException.ThrowIfNull(input);
-        CheckInputSchema(input.Schema);
-        return _chain.Transform(input);
-    }
+    /// <summary>The model's name: "SASRec" or "GRU4Rec".</summary>
+    public string ModelName => _module.Kind;
 
     /// <summary>
     /// The history must be a vector of item keys and the candidate a scalar item key, both of the trained item key type:
     /// the chain converts the history to UInt32, so a plain numeric vector would otherwise be scored as keys.
     /// </summary>
-    private DataViewSchema CheckInputSchema(DataViewSchema inputSchema)
+    private protected override void CheckInputSchema(DataViewSchema inputSchema)
     {
-        ArgumentNullException.ThrowIfNull(inputSchema);
         ColumnChecks.KeyVector(inputSchema, HistoryColumnName, "history", _module.ItemCount);
         ColumnChecks.Key(inputSchema, ItemColumnName, "item", _module.ItemCount);
-        return inputSchema;
     }
-
-    /// <summary>Saves the inner ML.NET chain: loading the result gives that chain back.</summary>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => ((ICanSaveModel)_chain).Save(ctx);
 
     /// <summary>Frees the TorchSharp network and the ONNX Runtime session.</summary>
-    public void Dispose()
+    /// <param name="disposing">True when called from <see cref="DeepRecTransformerBase.Dispose()"/>.</param>
+    protected override void Dispose(bool disposing)
     {
-        _scorer.Dispose();
-        _module.Dispose();
-        _chain.Dispose();
-    }
-
-    private sealed class OnnxScorer : DeepRecTransformerBase
-    {
-        public OnnxScorer(MLContext ml, byte[] onnx, SasRecTrainer.Options o, int itemCount)
-            : base(ml, onnx, new Dictionary<string, string> { [HistoryInput] = SasRecHistoryWindowMapping.OutputColumn, [ItemInput] = o.ItemIdColumnName },
-                   DeepRecScoreKind.Ranking, null, [TopKItemsColumnName, TopKScoresColumnName])
+        if (disposing)
         {
+            _scorer.Dispose();
+            _module.Dispose();
         }
+        base.Dispose(disposing);
     }
 
     /// <summary>Per-epoch loss, validation metric and timing of the training run.</summary>
@@ -181,7 +145,7 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
         var sequences = UserSequences.FromDataViews(interactionLogs, _options.UserIdColumnName, _options.ItemIdColumnName, _options.TimestampColumnName);
         if (sequences.ItemCount != ItemCount)
             throw new ArgumentException($"The logs' item key type has {sequences.ItemCount} keys but the model was trained with {ItemCount}; use the same fitted MapValueToKey.", nameof(interactionLogs));
-        return new SasRecScorer(_module, sequences.PaddedTails(MaxLength), sequences.UserCount, _device);
+        return new SequentialScorer(_module, sequences.PaddedTails(MaxLength), sequences.UserCount, _device);
     }
 
     /// <summary>
@@ -221,7 +185,7 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
         return Recommend(historyItemIds.Select(Vocabulary.ItemKey).ToArray(), k, excludeHistory);
     }
 
-    internal SasRecModule Module => _module;
+    internal SequentialModule Module => _module;
 
     internal static SchemaShape AppendOutputColumns(MLContext mlContext, SchemaShape input, int k)
     {
@@ -244,7 +208,7 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
         public float[] TopKScores { get; set; } = [];
     }
 
-    private static DataViewSchema ScoringSchema(SasRecTrainer.Options o, int itemCount)
+    private static DataViewSchema ScoringSchema(SequentialTrainerOptions o, int itemCount)
     {
         var key = new KeyDataViewType(typeof(uint), itemCount);
         var b = new DataViewSchema.Builder();
@@ -260,11 +224,11 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
     /// h [N, d]; Score = h·E[item] [N, 1], Probability = σ(Score); all logits h·Eᵀ with key 0 (and, when excluding, the
     /// history) set to −∞ → TopK → TopKItems uint32 [N, K] (0 where −∞) and TopKScores float [N, K].
     /// </summary>
-    private static byte[] BuildOnnx(SasRecModule module, int k, bool excludeHistory)
+    private static byte[] BuildOnnx(SequentialModule module, int k, bool excludeHistory)
     {
-        var g = new OnnxGraphBuilder("SASRec");
+        var g = new OnnxGraphBuilder(module.Kind);
         int items = module.ItemCount, l = module.MaxLength;
-        g.AddInput(HistoryInput, OnnxElementType.UInt32, -1, SasRecHistoryWindowMapping.Width);
+        g.AddInput(HistoryInput, OnnxElementType.UInt32, -1, SequentialHistoryWindowMapping.Width);
         g.AddInput(ItemInput, OnnxElementType.UInt32, -1, 1);
         string zero = g.ConstInt64(new long[] { 0 });
         string max = g.ConstInt64(new long[] { items });
@@ -284,7 +248,7 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
         string all = g.Gemm(hidden, table, transB: true);                       // [N, ItemCount + 1]
         var excludeUnknown = new float[items + 1];
         excludeUnknown[0] = float.NegativeInfinity;
-        all = g.Add(all, g.AddInitializer("sasrec.exclude_unknown", excludeUnknown, items + 1));
+        all = g.Add(all, g.AddInitializer("exclude_unknown", excludeUnknown, items + 1));
         string minusInf = g.ConstFloat(float.NegativeInfinity);
         if (excludeHistory)
         {
@@ -303,7 +267,7 @@ public sealed class SasRecTransformer : ITransformer, ICanSaveModel, IItemScorer
         g.AddOutput(TopKScoresColumnName, OnnxElementType.Float, -1, k);
         return g.Build(new Dictionary<string, string>
         {
-            ["deeprec.model_kind"] = "SASRec",
+            ["deeprec.model_kind"] = module.Kind,
             ["deeprec.item_count"] = items.ToString(CultureInfo.InvariantCulture),
             ["deeprec.max_length"] = l.ToString(CultureInfo.InvariantCulture),
             ["deeprec.top_k"] = k.ToString(CultureInfo.InvariantCulture),
