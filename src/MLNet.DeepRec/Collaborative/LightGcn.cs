@@ -48,10 +48,7 @@ namespace MLNet.DeepRec.Models
         private (Tensor Users, Tensor Items) Propagate()
         {
             var graph = _graph ?? throw new InvalidOperationException("LightGCN propagates only while Fit trains: no interaction graph is attached.");
-            var layer = cat(new[] { user_embedding.AllRows(), item_embedding.AllRows() });
-            var sum = layer;
-            for (int k = 0; k < Layers; k++) sum = sum.Plus(layer = graph.Propagate(layer));
-            var final = sum.mul(LiveScalars.Of(1.0 / (Layers + 1)));
+            var final = graph.LayerMean(cat(new[] { user_embedding.AllRows(), item_embedding.AllRows() }), Layers);
             return (final.narrow(0, 0, UserCount + 1), final.narrow(0, UserCount + 1, ItemCount + 1));
         }
 

@@ -26,49 +26,77 @@ public class LightGcnTests
 
     // ---- propagation --------------------------------------------------------------------------------------------
 
-    /// <summary>
-    /// A 3-user, 4-item graph with a repeated interaction: the materialised final tables, and the gradient of a loss
-    /// through the sparse propagation, equal a dense reference (Â = D^-½AD^-½ as a dense matrix, mean of Âᵏ E⁽⁰⁾).
-    /// </summary>
-    [Test]
-    public void PropagationAndItsGradientEqualADenseReferenceOnATinyGraph()
-    {
-        int[] users = [1, 1, 2, 2, 3, 1], items = [1, 2, 2, 3, 4, 1]; // (1,1) twice: the graph has distinct edges
-        const int U = 3, I = 4, F = 5, K = 3;
-        using var module = SeededInitialization.Create(7, () => new LightGcnModule(U, I, F, K));
-        using var lease = module.UseInteractions(users, items, CPU);
+    // A 3-user, 4-item graph with a repeated interaction (the graph has distinct edges) and a user and an item without any.
+    private static readonly int[] TinyUsers = [1, 1, 2, 2, 3, 1], TinyItems = [1, 2, 2, 4, 4, 1];
+    private const int TinyUserCount = 4, TinyItemCount = 5;
 
-        // Dense reference: nodes 0..U are users (0 = unknown), U+1..U+I+1 items (U+1 = unknown item).
-        long n = U + 1 + I + 1;
+    /// <summary>The dense reference: Â = D^-½AD^-½ as a dense matrix over nodes 0..U (users), U+1.. (items), and the
+    /// mean of Âᵏ X for k = 0..K, computed with dense autograd operations.</summary>
+    private static Tensor DenseLayerMean(Tensor x, int layers)
+    {
+        long n = TinyUserCount + 1 + TinyItemCount + 1;
         var a = new float[n * n];
-        foreach (var (u, i) in users.Zip(items)) { a[u * n + U + 1 + i] = 1; a[(U + 1 + i) * n + u] = 1; }
-        using var adjacency = tensor(a).view(n, n);
-        using var degree = adjacency.sum(1);
-        using var scale = degree.rsqrt().nan_to_num(0, 0, 0);      // isolated nodes (the unknown rows) have degree 0
-        using var normalized = scale.unsqueeze(1) * adjacency * scale.unsqueeze(0);
+        foreach (var (u, i) in TinyUsers.Zip(TinyItems)) { a[u * n + TinyUserCount + 1 + i] = 1; a[(TinyUserCount + 1 + i) * n + u] = 1; }
+        var adjacency = tensor(a).view(n, n);
+        var scale = adjacency.sum(1).rsqrt().nan_to_num(0, 0, 0);      // isolated nodes have degree 0
+        var normalized = scale.unsqueeze(1) * adjacency * scale.unsqueeze(0);
+        Tensor layer = x, sum = x;
+        for (int k = 0; k < layers; k++) sum = sum + (layer = normalized.mm(layer));
+        return sum / (layers + 1);
+    }
+
+    /// <summary>Both ways of multiplying by Â (the CPU CSR loop in a custom autograd function, libtorch's sparse COO
+    /// product) give the dense reference's values and gradients.</summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TheGraphsLayerMeanAndItsGradientEqualADenseReference(bool torchSparse)
+    {
+        using var scope = NewDisposeScope();
+        using var graph = InteractionGraph.Build(TinyUsers, TinyItems, TinyUserCount, TinyItemCount, CPU, torchSparse);
+        Assert.That(graph.UsesTorchSparse, Is.EqualTo(torchSparse));
+        Assert.That(graph.Nodes, Is.EqualTo(TinyUserCount + 1 + TinyItemCount + 1));
+        var generator = new Generator(3);
+        var x = randn(graph.Nodes, 16, generator: generator).requires_grad_(true);
+        var reference = x.detach().clone().requires_grad_(true);
+        var upstream = randn(graph.Nodes, 16, generator: generator);
+        var y = graph.LayerMean(x, 3);
+        var expected = DenseLayerMean(reference, 3);
+        Assert.That(y.detach().data<float>().ToArray(), Is.EqualTo(expected.detach().data<float>().ToArray()).Within(1e-5));
+        (y * upstream).sum().backward();
+        (expected * upstream).sum().backward();
+        Assert.That(x.grad, Is.Not.Null, "the gradient flows through the sparse product");
+        Assert.That(x.grad!.data<float>().ToArray(), Is.EqualTo(reference.grad!.data<float>().ToArray()).Within(1e-5));
+        using (no_grad())
+            Assert.That(graph.LayerMean(x, 2).data<float>().ToArray(), Is.EqualTo(DenseLayerMean(reference, 2).detach().data<float>().ToArray()).Within(1e-5), "without autograd");
+    }
+
+    /// <summary>In the module: the materialised final tables and the gradient of the BPR difference reaching E⁽⁰⁾ equal
+    /// the dense reference.</summary>
+    [Test]
+    public void PropagationAndItsGradientInTheModuleEqualADenseReference()
+    {
+        const int K = 3;
+        using var module = SeededInitialization.Create(7, () => new LightGcnModule(TinyUserCount, TinyItemCount, 5, K));
+        using var lease = module.UseInteractions(TinyUsers, TinyItems, CPU);
         var ego = module.KeyedTables.Where(t => !t.Table.Derived).Select(t => t.Table.Weight.detach().clone().requires_grad_(true)).ToArray();
-        var e0 = cat(ego, 0);
-        Tensor layer = e0, sum = e0;
-        for (int k = 0; k < K; k++) sum = sum + (layer = normalized.mm(layer));
-        var expected = sum / (K + 1);
+        var expected = DenseLayerMean(cat(ego, 0), K);
 
         // Materialised by leaving training mode; row 0 of each table is then the mean of the others.
         module.train();
         module.eval();
         var final = module.KeyedTables.Where(t => t.Table.Derived).Select(t => t.Table.Weight.detach()).ToArray();
-        Assert.That(final[0].narrow(0, 1, U).data<float>().ToArray(), Is.EqualTo(expected.narrow(0, 1, U).detach().data<float>().ToArray()).Within(1e-6), "users");
-        Assert.That(final[1].narrow(0, 1, I).data<float>().ToArray(), Is.EqualTo(expected.narrow(0, U + 2, I).detach().data<float>().ToArray()).Within(1e-6), "items");
-        Assert.That(final[0][0].data<float>().ToArray(), Is.EqualTo(final[0].narrow(0, 1, U).mean([0]).data<float>().ToArray()).Within(1e-6), "unknown user = mean");
+        Assert.That(final[0].narrow(0, 1, TinyUserCount).data<float>().ToArray(), Is.EqualTo(expected.narrow(0, 1, TinyUserCount).detach().data<float>().ToArray()).Within(1e-6), "users");
+        Assert.That(final[1].narrow(0, 1, TinyItemCount).data<float>().ToArray(), Is.EqualTo(expected.narrow(0, TinyUserCount + 2, TinyItemCount).detach().data<float>().ToArray()).Within(1e-6), "items");
+        Assert.That(final[0][0].data<float>().ToArray(), Is.EqualTo(final[0].narrow(0, 1, TinyUserCount).mean([0]).data<float>().ToArray()).Within(1e-6), "unknown user = mean");
 
-        // Gradients flow through the sparse product to E⁽⁰⁾, as through the dense one.
-        using var u1 = tensor(new long[] { 1, 2, 3 });
-        using var pos = tensor(new long[] { 2, 3, 4 });
-        using var neg = tensor(new long[] { 4, 1, 1 });
+        using var u = tensor(new long[] { 1, 2, 3 });
+        using var pos = tensor(new long[] { 2, 4, 4 });
+        using var neg = tensor(new long[] { 3, 1, 5 });
         module.train();
-        module.PairwiseDifference(u1, pos, neg).sum().backward();
-        var eu = expected.narrow(0, 0, U + 1);
-        var ei = expected.narrow(0, U + 1, I + 1);
-        (eu.index_select(0, u1) * (ei.index_select(0, pos) - ei.index_select(0, neg))).sum(1).sum().backward();
+        module.PairwiseDifference(u, pos, neg).sum().backward();
+        var eu = expected.narrow(0, 0, TinyUserCount + 1);
+        var ei = expected.narrow(0, TinyUserCount + 1, TinyItemCount + 1);
+        (eu.index_select(0, u) * (ei.index_select(0, pos) - ei.index_select(0, neg))).sum().backward();
         var trained = module.KeyedTables.Where(t => !t.Table.Derived).Select(t => t.Table.Weight).ToArray();
         for (int t = 0; t < 2; t++)
         {
