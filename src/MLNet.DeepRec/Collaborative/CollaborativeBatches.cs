@@ -167,7 +167,9 @@ internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeB
         Tensor? sum = null;
         foreach (var table in tables)
         {
-            var part = table.call(keys).square().sum();
+            // rows · rows, not square(): TorchSharp's square() is pow(2) with a temporary Scalar (see LiveScalars).
+            var rows = table.call(keys);
+            var part = rows.mul(rows).sum();
             sum = sum is null ? part : sum.Plus(part);
         }
         return sum ?? zeros(1, device: keys.device);
