@@ -7,14 +7,15 @@ using MLNet.DeepRec.Trainers;
 
 namespace MLNet.DeepRec.Benchmarks;
 
-/// <summary>ML-100K, leave-one-out: popularity, MF, GMF, MLP, NeuMF; quality under both protocols and training throughput.</summary>
+/// <summary>ML-100K, leave-one-out: popularity, MF, GMF, MLP, NeuMF; quality under both protocols and training throughput;
+/// LightGCN beside MF trained with BPR under the LightGCN paper's metrics (full-ranking Recall@20, NDCG@20).</summary>
 internal sealed class Ml100kSuite : IBenchmarkSuite
 {
     public string Name => "ml-100k";
 
     public string PlotPrefix => "collaborative";
 
-    public int PlannedSteps(bool quick) => 8;
+    public int PlannedSteps(bool quick) => 10;
 
     public SuiteResult? Run(BenchmarkContext context)
     {
@@ -37,6 +38,11 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         var evalOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.Sampled, NegativesPerPositive = 99, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         var fullOptions = new TopKEvaluationOptions { K = 10, Protocol = RankingProtocol.FullRanking, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
 
+        // --ml100k-models MF-BPR,LightGCN runs only those rows (tuning); --ml100k-set "LightGCN:LearningRate=0.002|MF-BPR:…"
+        // overrides options of the graph comparison's rows.
+        var only = context.Arg("--ml100k-models")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        bool Runs(string model) => only == null || only.Contains(model);
+        var overrides = TrainerOptionOverrides.Parse(context.Arg("--ml100k-set"));
         var rows = new List<ResultRow>();
         var curves = new List<TrainingCurve>();
         context.Progress.Step("Popularity");
@@ -65,7 +71,7 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
             ("NeuMF (pre-trained)", "from the GMF and MLP above, α 0.5, SGD lr 0.01", () => ml.DeepRec().Trainers.NeuMF(Common(new NeuMFTrainer.Options { Factors = 16, MlpLayers = new[] { 64, 32, 16 }, PretrainedGmf = gmfModel, PretrainedMlp = mlpModel, Optimizer = MLNet.DeepRec.Training.DeepRecOptimizer.Sgd, LearningRate = 0.01 }, 30)).Fit(train, valid)),
         };
         var throughput = new List<ThroughputRow>();
-        foreach (var (name, settings, fit) in configs)
+        foreach (var (name, settings, fit) in configs.Where(c => Runs(c.Name) && (c.Name != "NeuMF (pre-trained)" || gmfModel != null && mlpModel != null)))
         {
             context.Progress.Step(name);
             var watch = Stopwatch.StartNew();
@@ -91,7 +97,7 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
             Console.WriteLine($"  minimal loop, same model and batch: TorchSharp Adam {minimal:N0}, fused Adam {minimalFused:N0} samples/s → ratio {samplesPerSecond / minimalFused:F2} (pipeline cost), {samplesPerSecond / minimal:F2} (vs plain TorchSharp)");
         }
         // Batch size effect on NeuMF (two epochs each, the second timed).
-        foreach (int batch in new[] { 256, 1024 })
+        foreach (int batch in only == null ? new[] { 256, 1024 } : [])
         {
             context.Progress.Step($"NeuMF throughput, batch {batch}");
             var o = Common(new NeuMFTrainer.Options { Factors = 16, MlpLayers = new[] { 64, 32, 16 } }, 4); o.NumberOfEpochs = 4; o.BatchSize = batch;
@@ -105,10 +111,57 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
             Console.WriteLine($"NeuMF batch {batch}: {e.SamplesPerSecond:N0} samples/s (minimal loop {minimal:N0})");
         }
         foreach (var model in trained) model.Dispose();
-        return Build(data, quick, rows, throughput, curves);
+
+        // LightGCN beside MF trained with BPR, both 64 factors, one negative per positive, the same epoch budget and early
+        // stopping; the settings come from a search on the validation split (docs/models/collaborative.md#lightgcn).
+        var at20 = new TopKEvaluationOptions { K = 20, Protocol = RankingProtocol.FullRanking, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
+        T Graph<T>(T o, string row) where T : CollaborativeTrainerOptions
+        {
+            o.UserIdColumnName = "UserKey"; o.ItemIdColumnName = "ItemKey"; o.Seed = seed; o.Loss = CollaborativeLoss.Bpr; o.NegativesPerPositive = 1;
+            o.NumberOfEpochs = Math.Max(1, GraphEpochs / epochScale); o.EarlyStoppingPatience = 10;
+            overrides.Apply(row, o);
+            return o;
+        }
+        static string Settings(CollaborativeTrainerOptions o, string extra) => string.Create(CultureInfo.InvariantCulture,
+            $"{extra}, batch {o.BatchSize}, Adam lr {o.LearningRate}, λ {o.EmbeddingRegularization}, {o.NegativesPerPositive} negative per positive");
+        var graphConfigs = new (string Name, Func<(CollaborativeFilteringTransformer Model, string Settings)> Fit)[]
+        {
+            ("MF-BPR", () =>
+            {
+                var o = Graph(new BiasedMatrixFactorizationTrainer.Options { Factors = 64, BatchSize = 256, LearningRate = 0.001, EmbeddingRegularization = 1e-4 }, "MF-BPR");
+                return (ml.DeepRec().Trainers.MatrixFactorization(o).Fit(train, valid), Settings(o, $"{o.Factors} factors"));
+            }),
+            ("LightGCN", () =>
+            {
+                var o = Graph(new LightGcnTrainer.Options(), "LightGCN");
+                return (ml.DeepRec().Trainers.LightGcn(o).Fit(train, valid), Settings(o, $"{o.Factors} factors, {o.NumberOfLayers} layers"));
+            }),
+        };
+        var graphRows = new List<GraphRow>();
+        foreach (var (name, fit) in graphConfigs.Where(c => Runs(c.Name)))
+        {
+            context.Progress.Step(name);
+            var watch = Stopwatch.StartNew();
+            var (model, settings) = fit();
+            using (model)
+            {
+                double seconds = watch.Elapsed.TotalSeconds;
+                var sampled = ml.DeepRec().Evaluation.EvaluateTopK(model, test, train, evalOptions);
+                var full = ml.DeepRec().Evaluation.EvaluateTopK(model, test, train, at20);
+                var validation = ml.DeepRec().Evaluation.EvaluateTopK(model, valid, train, at20);
+                var epochs = model.TrainingReport.Epochs;
+                double secondsPerEpoch = (epochs.Count > 1 ? epochs.Skip(1) : epochs).Average(e => e.TrainSeconds);
+                graphRows.Add(new GraphRow(name, $"{settings}; best epoch {model.TrainingReport.BestEpoch} of {epochs.Count}", full, sampled, validation, secondsPerEpoch, seconds));
+                Console.WriteLine($"{name} ({settings}): test {full} | {sampled} | validation Recall@20 {validation.Recall:F4} | {secondsPerEpoch:F2} s/epoch, {seconds:F1} s total, best epoch {model.TrainingReport.BestEpoch} of {epochs.Count}");
+            }
+        }
+        return Build(data, quick, rows, throughput, curves, graphRows);
     }
 
-    private static SuiteResult Build(string data, bool quick, List<ResultRow> rows, List<ThroughputRow> throughput, List<TrainingCurve> curves)
+    /// <summary>Epoch budget of the LightGCN / MF-BPR comparison (each stops early after 10 epochs without improvement).</summary>
+    private const int GraphEpochs = 400;
+
+    private static SuiteResult Build(string data, bool quick, List<ResultRow> rows, List<ThroughputRow> throughput, List<TrainingCurve> curves, List<GraphRow> graphRows)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -134,6 +187,7 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         foreach (var t in throughput)
             sb.AppendLine(string.Create(inv, $"| {t.Model} | {t.BatchSize} | {t.OursSamplesPerSecond:N0} | {t.MinimalFusedSamplesPerSecond:N0} | {t.MinimalSamplesPerSecond:N0} | {t.OursSamplesPerSecond / t.MinimalFusedSamplesPerSecond:F2} | {t.OursSamplesPerSecond / t.MinimalSamplesPerSecond:F2} |"));
         sb.AppendLine();
+        if (graphRows.Count > 0) AppendGraphComparison(sb, quick, graphRows);
         sb.AppendLine("Throughput on this virtual machine moves between levels up to about 1.5× apart from one fit to the next, with the machine otherwise idle (measured: consecutive fits of the same NeuMF in one process ran at 310k–670k samples/s, with or without validation), so a single ratio can be off by that much; read the rows together, and the two NeuMF batch-256 rows are two such fits.");
 
         var quality = rows.Where(r => r.SecondsPerEpoch != null).Select(r => new QualityPoint(r.Model, r.TotalSeconds, r.Sampled.Ndcg)).ToList();
@@ -145,10 +199,33 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
             string published = r.Model.StartsWith("NeuMF", StringComparison.Ordinal) ? "none for ML-100K (ML-1M: 0.730 / 0.447)" : "–";
             summary.Add(new SummaryRow("ML-100K, leave-one-out", r.Model, "HR@10 / NDCG@10, sampled 99 neg.", string.Create(inv, $"{r.Sampled.HitRate:F4} / {r.Sampled.Ndcg:F4}"), published, speed));
         }
-        return new SuiteResult("ML-100K: NCF family and MF", sb.ToString(), curves, quality, "NDCG@10 (sampled, 99 neg.)", summary);
+        foreach (var g in graphRows)
+            summary.Add(new SummaryRow("ML-100K, leave-one-out", g.Model, "Recall@20 / NDCG@20, full ranking", string.Create(inv, $"{g.Full20.Recall:F4} / {g.Full20.Ndcg:F4}"),
+                "–", string.Create(inv, $"{g.SecondsPerEpoch:F2} s/epoch; trained in {g.TotalSeconds:F0} s")));
+        return new SuiteResult("ML-100K: NCF family, MF and LightGCN", sb.ToString(), curves, quality, "NDCG@10 (sampled, 99 neg.)", summary);
+    }
+
+    private static void AppendGraphComparison(StringBuilder sb, bool quick, List<GraphRow> graphRows)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        sb.AppendLine("### LightGCN beside MF trained with BPR (full ranking)");
+        sb.AppendLine();
+        sb.AppendLine($"The LightGCN paper's metrics: Recall@20 and NDCG@20 over all items (the user's training items excluded); with one held-out item per user, Recall@20 is the hit rate at 20. Both models: 64 factors, BPR with one fresh negative per positive, up to {(quick ? GraphEpochs / 4 : GraphEpochs)} epochs with early stopping on validation NDCG@10 (sampled, 99 negatives; patience 10), best epoch kept; other settings chosen on the validation split (the last column; search in [models/collaborative.md](models/collaborative.md#lightgcn)).");
+        sb.AppendLine();
+        sb.AppendLine("| Model | Settings | Recall@20 full | NDCG@20 full | HR@10 sampled (99 neg.) | NDCG@10 sampled | s/epoch | train s | validation Recall@20 full |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
+        foreach (var g in graphRows)
+            sb.AppendLine(string.Create(inv, $"| {g.Model} | {g.Settings} | {g.Full20.Recall:F4} | {g.Full20.Ndcg:F4} | {g.Sampled10.HitRate:F4} | {g.Sampled10.Ndcg:F4} | {g.SecondsPerEpoch:F2} | {g.TotalSeconds:F1} | {g.Validation20.Recall:F4} |"));
+        if (graphRows.FirstOrDefault(g => g.Model == "MF-BPR") is { } mf && graphRows.FirstOrDefault(g => g.Model == "LightGCN") is { } gcn)
+        {
+            sb.AppendLine();
+            sb.AppendLine(string.Create(inv, $"LightGCN against MF-BPR: Recall@20 {100 * (gcn.Full20.Recall / mf.Full20.Recall - 1):+0.0;-0.0}% relative, NDCG@20 {100 * (gcn.Full20.Ndcg / mf.Full20.Ndcg - 1):+0.0;-0.0}% (target: Recall@20 at least +5%). {mf.Full20.CaseCount} test users, so one user more or less in the top 20 moves Recall@20 by {1.0 / mf.Full20.CaseCount:F4}. LightGCN's epoch propagates the whole graph at every step (libtorch's sparse COO product on the CPU), hence its cost per epoch."));
+        }
+        sb.AppendLine();
     }
 }
 
 
+internal sealed record GraphRow(string Model, string Settings, TopKMetrics Full20, TopKMetrics Sampled10, TopKMetrics Validation20, double SecondsPerEpoch, double TotalSeconds);
 internal sealed record ResultRow(string Model, string Settings, TopKMetrics Sampled, TopKMetrics Full, double? SecondsPerEpoch, double? SamplesPerSecond, double TotalSeconds);
 internal sealed record ThroughputRow(string Model, int BatchSize, double OursSamplesPerSecond, double MinimalSamplesPerSecond, double MinimalFusedSamplesPerSecond);

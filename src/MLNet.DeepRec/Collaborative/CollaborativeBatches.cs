@@ -119,7 +119,8 @@ internal sealed class RatingBatchSource : IBatchSource<CollaborativeBatch>
 
 /// <summary>
 /// BCE, BPR or squared error over a <see cref="CollaborativeModule"/>, plus the optional per-occurrence L2 penalty
-/// λ · mean over the batch of the squared norms of the user and item rows (embeddings and biases) each sample looks up.
+/// λ · mean over the batch of the squared norms of the user and item rows (embeddings and biases) each sample looks up
+/// in the trained tables (not in <see cref="EmbeddingTable.Derived"/> ones: LightGCN's penalty is on E⁽⁰⁾).
 /// </summary>
 internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeBatch>
 {
@@ -131,7 +132,7 @@ internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeB
     public CollaborativeObjective(CollaborativeModule model, CollaborativeLoss loss, double embeddingRegularization = 0)
     {
         _model = model; _loss = loss;
-        var tables = model.KeyedTables.Select(t => t.Table).ToArray();
+        var tables = model.KeyedTables.Select(t => t.Table).Where(t => !t.Derived).ToArray();
         _userTables = tables.Where(t => t.Role == EmbeddingRole.User).ToArray();
         _itemTables = tables.Where(t => t.Role == EmbeddingRole.Item).ToArray();
         // Rooted for the objective's lifetime (see LiveScalars): libtorch reads it during the call.
@@ -145,8 +146,7 @@ internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeB
         Tensor loss;
         if (_loss == CollaborativeLoss.Bpr)
         {
-            var diff = _model.call(batch.Users, batch.Items) - _model.call(batch.Users, batch.NegativeItems!);
-            loss = -nn.functional.logsigmoid(diff).mean();
+            loss = -nn.functional.logsigmoid(_model.PairwiseDifference(batch.Users, batch.Items, batch.NegativeItems!)).mean();
         }
         else if (_loss == CollaborativeLoss.SquaredError)
             loss = nn.functional.mse_loss(_model.call(batch.Users, batch.Items), batch.Labels!);
@@ -167,7 +167,9 @@ internal sealed class CollaborativeObjective : ITrainingObjective<CollaborativeB
         Tensor? sum = null;
         foreach (var table in tables)
         {
-            var part = table.call(keys).square().sum();
+            // rows · rows, not square(): TorchSharp's square() is pow(2) with a temporary Scalar (see LiveScalars).
+            var rows = table.call(keys);
+            var part = rows.mul(rows).sum();
             sum = sum is null ? part : sum.Plus(part);
         }
         return sum ?? zeros(1, device: keys.device);

@@ -18,7 +18,7 @@ namespace MLNet.DeepRec.Trainers;
 public sealed record Recommendation(uint ItemKey, string? ItemId, float Score);
 
 /// <summary>
-/// A trained collaborative model (GMF, MLP, NeuMF or dot-product MF). As an ML.NET transformer it adds, for each
+/// A trained collaborative model (GMF, MLP, NeuMF, dot-product MF or LightGCN). As an ML.NET transformer it adds, for each
 /// (user, item) row, <c>Score</c> (the logit), <c>Probability</c> (its sigmoid) and <c>PredictedLabel</c>
 /// (<c>Probability &gt; 0.5</c>) for implicit feedback, the columns <c>mlContext.BinaryClassification.Evaluate</c> reads; or
 /// only <c>Score</c>, the predicted rating, for a model trained on ratings (<see cref="CollaborativeLoss.SquaredError"/>),
@@ -67,7 +67,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         OptimizerState = optimizerState;
     }
 
-    /// <summary>"GMF", "MLP", "NeuMF" or "MF".</summary>
+    /// <summary>"GMF", "MLP", "NeuMF", "MF" or "LightGCN".</summary>
     public string ModelName { get; }
 
     /// <summary>The learned parameters: user and item embeddings (and MF's biases) by key.</summary>

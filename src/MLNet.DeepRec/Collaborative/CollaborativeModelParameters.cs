@@ -57,7 +57,7 @@ public sealed class CollaborativeModelParameters
 
     internal CollaborativeModelParameters(CollaborativeFilteringTransformer owner) { _owner = owner; }
 
-    /// <summary>"MF", "GMF", "MLP" or "NeuMF".</summary>
+    /// <summary>"MF", "GMF", "MLP", "NeuMF" or "LightGCN".</summary>
     public string ModelName => _owner.ModelName;
 
     /// <summary><see cref="DeepRecScoreKind.Regression"/> for a model trained on ratings, else
@@ -73,7 +73,8 @@ public sealed class CollaborativeModelParameters
     /// <summary>
     /// The users' embedding vectors by user key. For a model with several user tables (NeuMF: the GMF and the MLP
     /// branch) their vectors are concatenated in the order of <see cref="GetEmbeddingTables"/>; bias tables are not
-    /// included (see <see cref="GetUserBiases"/>).
+    /// included (see <see cref="GetUserBiases"/>). For LightGCN these are the propagated embeddings it scores with (the
+    /// mean over its layers); the layer-0 embeddings it trains are among <see cref="GetEmbeddingTables"/>.
     /// </summary>
     public EmbeddingMatrix GetUserEmbeddings() => Combined(EmbeddingRole.User, "user_embedding", _owner.UserKeys);
 
@@ -103,6 +104,8 @@ public sealed class CollaborativeModelParameters
     {
         var module = _owner.Module;
         var parts = Tables().Where(t => t.Table.Role == role && !ReferenceEquals(t.Table, module.UserBias) && !ReferenceEquals(t.Table, module.ItemBias)).ToArray();
+        // A model that scores with derived tables (LightGCN's propagated embeddings) gives those, not what they derive from.
+        if (parts.Any(t => t.Table.Derived)) parts = parts.Where(t => t.Table.Derived).ToArray();
         if (parts.Length == 1) return ByKey(parts[0].Name, parts[0].Table, keys);
         using var scope = NewDisposeScope();
         using var weights = cat(parts.Select(p => p.Table.Weight.detach()).ToArray(), 1);

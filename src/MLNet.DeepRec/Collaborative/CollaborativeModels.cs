@@ -1,4 +1,5 @@
 using MLNet.DeepRec.Serving;
+using MLNet.DeepRec.Trainers;
 using MLNet.DeepRec.Training;
 
 namespace MLNet.DeepRec.Models;
@@ -63,8 +64,20 @@ internal static class CollaborativeModels
             d.Add("global_bias", [1], "one value");
         });
 
+    /// <summary>LightGCN (<see cref="LightGcnModule"/>): the trained layer-0 tables and the propagated tables it scores
+    /// with. The number of propagation layers is a training option, not stored: the propagated tables are.</summary>
+    public static readonly CollaborativeModelKind LightGcn = new("LightGCN", [Factors],
+        (users, items, hp) => new LightGcnModule(users, items, Factors.Width(hp), LightGcnTrainer.Defaults.NumberOfLayers),
+        d =>
+        {
+            int f = Factors.Width(d.HyperParameters);
+            d.KeyTables("", f, $"factors = {f}");
+            d.KeyTable("user_final", EmbeddingRole.User, f, $"factors = {f}");
+            d.KeyTable("item_final", EmbeddingRole.Item, f, $"factors = {f}");
+        });
+
     /// <summary>Every registered kind. The order is the one error messages list them in.</summary>
-    public static IReadOnlyList<CollaborativeModelKind> All { get; } = [Gmf, Mlp, NeuMF, MatrixFactorization];
+    public static IReadOnlyList<CollaborativeModelKind> All { get; } = [Gmf, Mlp, NeuMF, MatrixFactorization, LightGcn];
 
     /// <summary>The kind named <paramref name="name"/>, or null when no registered model has that name.</summary>
     public static CollaborativeModelKind? Find(string? name) => All.FirstOrDefault(k => k.Name == name);

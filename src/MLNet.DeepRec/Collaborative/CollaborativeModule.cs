@@ -64,6 +64,20 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Logits for pairs: <paramref name="users"/> and <paramref name="items"/> are int64 [n]; returns [n].</summary>
     public abstract override Tensor forward(Tensor users, Tensor items);
 
+    /// <summary>
+    /// s(u, i⁺) − s(u, i⁻) for a pairwise loss (BPR): int64 [n] users, positives and negatives → [n]. Default: two
+    /// <see cref="forward"/> calls; a model whose forward pass has a cost shared by all pairs (LightGCN's propagation)
+    /// overrides it to pay that cost once per batch.
+    /// </summary>
+    public virtual Tensor PairwiseDifference(Tensor users, Tensor positives, Tensor negatives) => call(users, positives) - call(users, negatives);
+
+    /// <summary>
+    /// Called by <c>Fit</c> before training with the training interactions in row space (the positives, plus the initial
+    /// model's interactions when continuing), for a model that learns from the interaction graph itself (LightGCN).
+    /// Returns what to dispose when training ends (the graph), or null. Default: nothing.
+    /// </summary>
+    public virtual IDisposable? UseInteractions(int[] userRows, int[] itemRows, Device device) => null;
+
     /// <summary>Logits of every item 1..ItemCount for each user: int64 [b] → [b, ItemCount].</summary>
     public Tensor ScoreAllItems(Tensor users) => ScoreItemRange(users, 1, ItemCount);
 

@@ -12,7 +12,7 @@ using static TorchSharp.torch;
 
 namespace MLNet.DeepRec.Trainers;
 
-/// <summary>Options shared by the collaborative trainers (GMF, MLP, NeuMF, dot-product MF).</summary>
+/// <summary>Options shared by the collaborative trainers (GMF, MLP, NeuMF, dot-product MF, LightGCN).</summary>
 public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
 {
     /// <summary>Key-typed user column (from <c>MapValueToKey</c>). Default "UserId".</summary>
@@ -180,6 +180,8 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
             ch.Info(MessageSensitivity.None, "{0}", $"Continuing from a {o.InitialModel.ModelName} model: {warm.KnownUsers} of {userKeys.Count} users and {warm.KnownItems} of {itemKeys.Count} items keep their embeddings.");
         }
         module.to(device);
+        // A graph model (LightGCN) builds its graph from these interactions; it is released when Fit returns.
+        using var interactions = module.UseInteractions(seenUsers, seenItems, device);
 
         var seen = new UserItemSet(seenUsers, seenItems, userKeys.Count, itemKeys.Count);
         var validation = validationData == null ? null

@@ -4,7 +4,8 @@ namespace MLNet.DeepRec.Trainers;
 
 /// <summary>
 /// Options of the collaborative models whose only size is a number of latent factors: GMF
-/// (<see cref="GmfTrainer.Options"/>) and dot-product MF (<see cref="BiasedMatrixFactorizationTrainer.Options"/>).
+/// (<see cref="GmfTrainer.Options"/>), dot-product MF (<see cref="BiasedMatrixFactorizationTrainer.Options"/>) and
+/// LightGCN (<see cref="LightGcnTrainer.Options"/>).
 /// </summary>
 public abstract class FactorizationTrainerOptions : CollaborativeTrainerOptions
 {
@@ -13,7 +14,7 @@ public abstract class FactorizationTrainerOptions : CollaborativeTrainerOptions
 
     /// <summary>Latent factors (predictive factors in the NCF paper), 1..<see cref="DeepRecTrainerOptionsBase.MaxWidth"/>.
     /// The default depends on the model: <see cref="GmfTrainer.Defaults.Factors"/> (8),
-    /// <see cref="BiasedMatrixFactorizationTrainer.Defaults.Factors"/> (32).</summary>
+    /// <see cref="BiasedMatrixFactorizationTrainer.Defaults.Factors"/> (32), <see cref="LightGcnTrainer.Defaults.Factors"/> (64).</summary>
     public int Factors;
 
     internal override void Validate()

@@ -61,6 +61,21 @@ internal sealed class EmbeddingTable : nn.Module<Tensor, Tensor>
     /// sparse update saves nothing: <see cref="EmbeddingUpdateMode.Auto"/> then updates it densely.</summary>
     public bool PreferDense { get; set; }
 
+    /// <summary>
+    /// Whether the table is computed from other tables rather than trained (LightGCN's propagated embeddings): its weights
+    /// do not require gradients, so no optimizer updates them, and the per-occurrence penalty skips it. It is still saved,
+    /// warm-started and given a mean unknown row like any user or item table. Set with <see cref="AsDerived"/>.
+    /// </summary>
+    public bool Derived { get; private set; }
+
+    /// <summary>Marks the table <see cref="Derived"/> (its weights stop requiring gradients).</summary>
+    public EmbeddingTable AsDerived()
+    {
+        Derived = true;
+        weight.requires_grad = false;
+        return this;
+    }
+
     /// <summary>Set by a <see cref="SparseRowOptimizer"/> that manages this table: the lookups of the current step.</summary>
     internal List<(Tensor Rows, Tensor Values)>? SparseLookups { get; set; }
 

@@ -439,7 +439,8 @@ internal sealed class SparseRowOptimizer : IDisposable
         for (; i < target.Length; i++) target[i] += x[i];
     }
 
-    private static void AddScaled(Span<float> target, ReadOnlySpan<float> x, float scale)
+    /// <summary>target += scale · x, vectorised (also the CSR product of <see cref="Models.InteractionGraph"/>).</summary>
+    internal static void AddScaled(Span<float> target, ReadOnlySpan<float> x, float scale)
     {
         int i = 0, width = System.Numerics.Vector<float>.Count;
         for (; i <= target.Length - width; i += width)

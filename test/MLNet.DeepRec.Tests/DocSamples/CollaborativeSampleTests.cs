@@ -283,6 +283,43 @@ public class CollaborativeSampleTests
         Assert.That(labels, Has.All.InRange(1f, 5f));
         Assert.That(folds.Average(f => f.Metrics.RootMeanSquaredError), Is.LessThan(sd - 0.1), "beats the mean-rating predictor");
     }
+
+    [Test]
+    public void LightGcnTrainsOnTheGraphAndIsServedAsADotProduct()
+    {
+        using var directory = new SampleDirectory();
+        var (ml, interactions, keys, train, validation, test) = SmallData();
+        // <doc:collaborative-lightgcn>
+        var lightGcn = ml.DeepRec().Trainers.LightGcn(new LightGcnTrainer.Options
+        {
+            UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey",
+            Factors = 64, NumberOfLayers = 3,                    // the paper's defaults
+            LearningRate = 0.01, BatchSize = 256,                // small data: larger steps, more of them per epoch
+            NumberOfEpochs = 40, EarlyStoppingPatience = 5,
+        }).Fit(train, validation);
+
+        // The LightGCN paper's metrics: Recall@20 and NDCG@20, ranking every item the user has not seen.
+        var full = new TopKEvaluationOptions { K = 20, Protocol = RankingProtocol.FullRanking, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
+        TopKMetrics metrics = ml.DeepRec().Evaluation.EvaluateTopK(lightGcn, test, train, full);
+        Console.WriteLine($"LightGCN: Recall@20 {metrics.Recall:F4}, NDCG@20 {metrics.Ndcg:F4}");
+
+        // Saved and served like MF: the model holds the propagated embeddings, not the graph.
+        ml.Model.Save(keys.Append(lightGcn), interactions.Schema, "lightgcn.zip");
+        var serving = new MLContext();
+        ITransformer loaded = DeepRecServing.LoadModel(serving, "lightgcn.zip");
+        // </doc:collaborative-lightgcn>
+
+        var popularity = ml.DeepRec().Evaluation.EvaluateTopK(ml.DeepRec().Evaluation.PopularityBaseline(train, "UserKey", "ItemKey"), test, train, full);
+        TestContext.Out.WriteLine($"LightGCN: {metrics} (best epoch {lightGcn.TrainingReport.BestEpoch}); popularity: {popularity}");
+        Assert.That(lightGcn.ModelName, Is.EqualTo("LightGCN"));
+        Assert.That(lightGcn.TrainingReport.BestEpoch, Is.Not.Null);
+        Assert.That(metrics.Recall, Is.GreaterThan(popularity.Recall * 1.3), "LightGCN beats popularity under full ranking");
+        var engine = serving.Model.CreatePredictionEngine<UserItem, ItemScore>(loaded);
+        foreach (var (u, i) in new[] { ("u0", "i7"), ("u3", "i1"), ("unknown", "i2"), ("u5", "unknown") })
+            Assert.That(engine.Predict(new UserItem { UserId = u, ItemId = i }).Score,
+                Is.EqualTo(InMemoryScore(ml, keys.Append(lightGcn), u, i)).Within(1e-5f), $"({u}, {i})");
+        lightGcn.Dispose();
+    }
 }
 
 // <doc:collaborative-minimal>
