@@ -128,12 +128,12 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         {
             ("MF-BPR", () =>
             {
-                var o = Graph(new BiasedMatrixFactorizationTrainer.Options { Factors = 64, BatchSize = 256, LearningRate = 0.001, EmbeddingRegularization = 1e-4 }, "MF-BPR");
+                var o = Graph(new BiasedMatrixFactorizationTrainer.Options { Factors = 64, BatchSize = 256, LearningRate = 0.001, EmbeddingRegularization = 0.003 }, "MF-BPR");
                 return (ml.DeepRec().Trainers.MatrixFactorization(o).Fit(train, valid), Settings(o, $"{o.Factors} factors"));
             }),
             ("LightGCN", () =>
             {
-                var o = Graph(new LightGcnTrainer.Options(), "LightGCN");
+                var o = Graph(new LightGcnTrainer.Options { LearningRate = 0.01 }, "LightGCN");
                 return (ml.DeepRec().Trainers.LightGcn(o).Fit(train, valid), Settings(o, $"{o.Factors} factors, {o.NumberOfLayers} layers"));
             }),
         };
