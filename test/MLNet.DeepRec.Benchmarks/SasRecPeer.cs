@@ -50,11 +50,11 @@ internal sealed class SasRecRows
     public bool Has(string row) => _wanted == null || _wanted.Contains(row);
 
     /// <summary>The row name of a SASRec loss.</summary>
-    public static string KeyOf(SasRecLoss loss) => loss switch
+    public static string KeyOf(SequentialLoss loss) => loss switch
     {
-        SasRecLoss.BinaryCrossEntropy => "bce",
-        SasRecLoss.SampledSoftmax => "sampled-softmax",
-        SasRecLoss.CrossEntropy => "cross-entropy",
+        SequentialLoss.BinaryCrossEntropy => "bce",
+        SequentialLoss.SampledSoftmax => "sampled-softmax",
+        SequentialLoss.CrossEntropy => "cross-entropy",
         _ => loss.ToString().ToLowerInvariant(),
     };
 }
@@ -225,7 +225,7 @@ internal static partial class SasRecPeer
         // last epoch's weights, as the peer keeps them).
         var o = new SasRecTrainer.Options
         {
-            UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Loss = SasRecLoss.BinaryCrossEntropy, MaxLength = MaxLength, HiddenSize = Hidden,
+            UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", Loss = SequentialLoss.BinaryCrossEntropy, MaxLength = MaxLength, HiddenSize = Hidden,
             NumberOfBlocks = Blocks, NumberOfHeads = Heads, DropoutRate = Dropout, LearningRate = LearningRate, BatchSize = BatchSize,
             NumberOfEpochs = epochs, NegativesPerPositive = 100, ValidationNegativesPerPositive = 100, Seed = seed,
         };
