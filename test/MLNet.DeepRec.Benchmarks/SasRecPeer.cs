@@ -342,6 +342,8 @@ internal static partial class SasRecPeer
         if (peer.Failure != null) sb.AppendLine($"**The peer did not complete**: {peer.Failure}. Its figures above are what it printed before that (– where nothing).");
         if (oursSteady is double o && peerSteady is double p && p > 0)
             sb.AppendLine(string.Create(inv, $"Ratio of seconds per epoch, ours / peer: **{o / p:F2}** ({(o <= p ? $"ours {p / o:F1}× faster" : $"ours {o / p:F1}× slower")}) at {threads} threads each."));
+        if (ours.OtherCores > OtherProcessesCpu.DisturbedAbove || peer.OtherCores > OtherProcessesCpu.DisturbedAbove)
+            sb.AppendLine("**Disturbed**: other processes competed for the CPU while these ran (last column), so both timings are slower than on an idle machine and the ratio compares two stretches of time under load that was not the same; rerun on an idle machine for a representative ratio.");
         if (peer.ValidHr is double vh && peer.ValidNdcg is double vn)
             sb.AppendLine(string.Create(inv, $"The peer's validation figures (its own report): HR@10 {vh:F4}, NDCG@10 {vn:F4}."));
         sb.AppendLine();
