@@ -206,13 +206,15 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
                 using var sliceScope = NewDisposeScope();
                 long width = Math.Min(slice, items - first + 1);
                 var scores = _module.RankingScores(u, first, width, out var offset).to(float32);
+                // Explicit Scalars, alive for the whole slice: a temporary one may be freed during the native call (LiveScalars).
+                using TorchSharp.Scalar minusInfinity = float.NegativeInfinity, sliceStart = first, sliceEnd = first + width;
                 if (keep is not null)
-                    scores = scores.masked_fill(keep.narrow(0, first, width).logical_not().unsqueeze(0), float.NegativeInfinity);
+                    scores = scores.masked_fill(keep.narrow(0, first, width).logical_not().unsqueeze(0), minusInfinity);
                 if (seenCols is not null)
                 {
-                    var inSlice = seenCols.ge(first).logical_and_(seenCols.lt(first + width));
+                    var inSlice = seenCols.ge(sliceStart).logical_and_(seenCols.lt(sliceEnd));
                     if (inSlice.any().item<bool>())
-                        scores.index_put_(float.NegativeInfinity, seenRows!.masked_select(inSlice), seenCols.masked_select(inSlice) - first);
+                        scores.index_put_(minusInfinity, seenRows!.masked_select(inSlice), seenCols.masked_select(inSlice).sub(sliceStart));
                 }
                 var (values, positions) = TopK(scores, (int)Math.Min(k, width));
                 if (offset is not null) values = values + offset.to(float32);

@@ -75,7 +75,7 @@ namespace MLNet.DeepRec.Models
 
         public override void InitializeOutputBias(double logit)
         {
-            using (no_grad()) global_bias.fill_(logit);
+            using (no_grad()) global_bias.fill_(LiveScalars.Of(logit)); // a live Scalar (see LiveScalars)
         }
 
         public override IReadOnlyDictionary<string, int[]> HyperParameters => new Dictionary<string, int[]> { [CollaborativeModels.Factors.Name] = [Factors] };

@@ -72,7 +72,7 @@ namespace MLNet.DeepRec.Models
 
         public override void InitializeOutputBias(double logit)
         {
-            using (no_grad()) output.bias!.fill_(logit);
+            using (no_grad()) output.bias!.fill_(LiveScalars.Of(logit)); // a live Scalar (see LiveScalars)
         }
 
         public override IReadOnlyDictionary<string, int[]> HyperParameters =>
