@@ -149,6 +149,6 @@ public class RatingsTests
             Is.EqualTo("EmbeddingRegularization"));
         // Ratings given to an implicit-feedback model: the message points to both ways out.
         var wrong = ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey", LabelColumnName = "Label", NumberOfEpochs = 1 });
-        Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => wrong.Fit(keys.Transform(train)))!.Message, Does.Contain("SquaredError").And.Contain("RatingThreshold"));
+        Assert.That(Assert.Throws<InvalidOperationException>(() => wrong.Fit(keys.Transform(train)))!.Message, Does.Contain("SquaredError").And.Contain("RatingThreshold"));
     }
 }
