@@ -155,8 +155,17 @@ internal static class ReportWriter
     {
         string begin = $"<!-- begin {name}", end = $"<!-- end {name} -->";
         int b = text.IndexOf(begin, StringComparison.Ordinal), e = text.IndexOf(end, StringComparison.Ordinal);
-        return b >= 0 && e > b ? text[..b] + section.TrimEnd() + text[(e + end.Length)..] : text.TrimEnd() + "\n\n" + section;
+        if (b < 0 || e <= b) return text.TrimEnd() + "\n\n" + section;
+        // A suite whose title changed keeps its entry in the contents line pointing at its heading.
+        if (Title(text[b..e]) is string old && Title(section) is string title && old != title)
+            text = text.Replace($"[{old}](#{Anchor(old)})", $"[{title}](#{Anchor(title)})", StringComparison.Ordinal);
+        b = text.IndexOf(begin, StringComparison.Ordinal); e = text.IndexOf(end, StringComparison.Ordinal);
+        return text[..b] + section.TrimEnd() + text[(e + end.Length)..];
     }
+
+    /// <summary>The text of a section's "## " heading, or null.</summary>
+    private static string? Title(string section) =>
+        section.Split('\n').FirstOrDefault(l => l.StartsWith("## ", StringComparison.Ordinal))?[3..].Trim();
 
     /// <summary>
     /// After a partial run, the summary table's rows of the datasets the suite reports are replaced by its new rows (in

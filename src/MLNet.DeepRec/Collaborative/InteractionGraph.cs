@@ -17,7 +17,8 @@ namespace MLNet.DeepRec.Models;
 /// sparse COO × dense product, <c>sparse_coo_tensor(…).mm(X)</c>, whose autograd backward gives the gradient for X
 /// (checked against a dense reference in the tests). On the CPU that product makes one small BLAS call per stored entry,
 /// so there the graph keeps compressed rows (CSR) and multiplies them with a vectorised C# loop inside a custom autograd
-/// function (measured at ML-100K size, 64 factors, one thread: about 5× faster, forward and backward of 3 layers)
+/// function (measured at ML-100K size, 156K stored entries × 64 factors, one thread, idle machine: 7–8 ms against 35–37 ms
+/// for the forward and backward of 3 layers)
 /// (<see cref="LayerMeanFunction"/>). Its backward needs no transpose: Â is symmetric, so the operator
 /// X ↦ mean over k of Âᵏ X is its own adjoint.</para>
 /// </remarks>

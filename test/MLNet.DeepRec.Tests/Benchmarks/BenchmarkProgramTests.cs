@@ -53,6 +53,10 @@ public sealed class BenchmarkProgramTests
             foreach (string model in new[] { "| Popularity |", "| MF |", "| GMF |", "| MLP |", "| NeuMF |", "| NeuMF (pre-trained) |" })
                 Assert.That(text, Does.Contain(model), $"quality table lacks {model}");
             Assert.That(text, Does.Contain("Minimal loop, TorchSharp Adam"));
+            Assert.That(text, Does.Contain("### LightGCN beside MF trained with BPR"));
+            foreach (string model in new[] { "| MF-BPR |", "| LightGCN |" })
+                Assert.That(text, Does.Contain(model), $"graph comparison lacks {model}");
+            Assert.That(text, Does.Match(@"LightGCN against MF-BPR: Recall@20 [+-]\d+\.\d% relative"));
             Assert.That(text, Does.Contain("peak resident memory"));
         });
 
