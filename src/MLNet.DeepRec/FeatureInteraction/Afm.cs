@@ -91,7 +91,8 @@ namespace MLNet.DeepRec.Models
         {
             if (AttentionL2 <= 0) return null;
             using Scalar lambda = AttentionL2;
-            return attention.weight!.square().sum().mul(lambda);
+            var w = attention.weight!;
+            return w.mul(w).sum().mul(lambda); // not square(): pow(2) with a temporary Scalar (see LiveScalars)
         }
 
         protected override long ActivationsPerRow => (long)PairCount * Math.Max(Factors, AttentionSize);
