@@ -26,12 +26,16 @@ if (args.Contains("--help") || args.Contains("-h"))
           --output PATH     report file (default: docs/benchmarks.md, or artifacts/benchmarks-quick/benchmarks.md with --quick)
           --shared DIR      folder with ml-100k/, frappe/, sasrec/ (default: ../shared/datasets beside the repository)
           --ml100k FILE, --frappe DIR, --games FILE   override one dataset's location
-          --frappe-models A,B   frappe rows to run (FM (NFM-0), NFM, AFM, DeepFM, DCN-V2, Wide&Deep, FFM); default all
+          --ml100k-models A,B   ml-100k rows to run (e.g. MF-BPR,LightGCN); default all
+          --ml100k-set "Row:Prop=Value;…|Row2:…"   override trainer options of the LightGCN / MF-BPR rows (tuning)
+          --ml100k-graph-split random|loo   split of the LightGCN / MF-BPR comparison (default random 70/10/20 per user)
+          --ml100k-graph-seeds a,b   seeds of that comparison, means reported (default 2026,1,2,3; --quick 2026)
+          --frappe-models A,B   frappe rows to run (FM (NFM-0), NFM, AFM, DeepFM, DCN-V2, Wide&Deep, the -256 rows, FFM); default all
           --frappe-set "Row:Prop=Value;Prop=Value|Row2:…"   override trainer options of frappe rows (tuning)
           --frappe-tasks regression|binary   frappe tasks to run (default both)
           --frappe-minimal-loop off   skip the minimal-loop speed comparison
           --frappe-deepfm-from FM   start DeepFM from the FM row's embeddings (tuning)
-          --sasrec-rows a,b   sasrec rows to run (mf, bce, sampled-softmax, cross-entropy, peer); default all; Popularity always runs
+          --sasrec-rows a,b   sasrec rows to run (mf, bce, sampled-softmax, cross-entropy, gru4rec, peer); default all; Popularity always runs
                             peer: our BCE SASRec and the PyTorch port pmixer/SASRec.pytorch trained for the same few epochs,
                             one after the other, on the same split and settings; seconds per epoch, their ratio and sampled
                             HR@10/NDCG@10 of both. Runs when ../shared/peers/sasrec-pytorch and a python with torch are

@@ -18,7 +18,10 @@ namespace MLNet.DeepRec.Benchmarks;
 internal sealed class SasRecRows
 {
     /// <summary>The row names <c>--sasrec-rows</c> accepts.</summary>
-    public static readonly string[] Known = { "mf", "bce", "sampled-softmax", "cross-entropy", SasRecPeer.Row };
+    public static readonly string[] Known = { "mf", "bce", "sampled-softmax", "cross-entropy", Gru4Rec, SasRecPeer.Row };
+
+    /// <summary>The row name of the GRU4Rec rows.</summary>
+    public const string Gru4Rec = "gru4rec";
 
     private readonly HashSet<string>? _wanted;
 

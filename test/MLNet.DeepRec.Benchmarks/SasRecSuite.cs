@@ -80,7 +80,7 @@ internal sealed class SasRecSuite : IBenchmarkSuite
 
         // GRU4Rec rows, before SASRec's (tuned on the validation split; --gru4rec-set "Property=Value;…" overrides their options).
         var gruOverrides = TrainerOptionOverrides.Parse(context.Arg("--gru4rec-set") is string set ? "GRU4Rec:" + set : null);
-        foreach (var (loss, name, epochs) in Gru4RecRows)
+        foreach (var (loss, name, epochs) in Gru4RecRows.Where(_ => selection.Has(SasRecRows.Gru4Rec)))
         {
             var o = new Gru4RecTrainer.Options
             {

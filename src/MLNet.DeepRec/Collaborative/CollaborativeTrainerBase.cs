@@ -67,6 +67,15 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
     public int ValidationNegativesPerPositive = 99;
 
     /// <summary>
+    /// Protocol of the validation metric: <see cref="RankingProtocol.Sampled"/> (default; each validation interaction
+    /// against <see cref="ValidationNegativesPerPositive"/> random items the user has not seen, the NCF paper's protocol)
+    /// or <see cref="RankingProtocol.FullRanking"/> (against every item the user has not seen in training, the LightGCN
+    /// paper's protocol; each validation then scores the whole catalogue for every validation user). Use full ranking
+    /// when the model will be judged by full-ranking metrics: early stopping then picks the epoch by that measure.
+    /// </summary>
+    public RankingProtocol ValidationProtocol = RankingProtocol.Sampled;
+
+    /// <summary>
     /// Continue training from this model (e.g. from <see cref="CollaborativeFilteringTransformer.LoadCheckpoint"/>) instead
     /// of a fresh initialisation. It must be of the same kind with the same sizes. Users and items are matched by their
     /// original ids (the KeyValues of <c>MapValueToKey</c>): known ones keep their embeddings, new ones get fresh ones,
@@ -93,6 +102,7 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
             throw new ArgumentException("RatingThreshold turns ratings into implicit feedback; it cannot be combined with Loss = SquaredError, which predicts the ratings.", nameof(RatingThreshold));
         if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
         if (!Enum.IsDefined(NegativeSampling)) throw new ArgumentOutOfRangeException(nameof(NegativeSampling), NegativeSampling, "Unknown negative sampling.");
+        if (!Enum.IsDefined(ValidationProtocol)) throw new ArgumentOutOfRangeException(nameof(ValidationProtocol), ValidationProtocol, "Unknown ranking protocol.");
     }
 }
 
@@ -217,17 +227,14 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
             scoreKind);
     }
 
-    /// <summary>NDCG@ValidationK under the sampled protocol on the validation interactions (higher is better).</summary>
+    /// <summary>NDCG@ValidationK under <see cref="CollaborativeTrainerOptions.ValidationProtocol"/> on the validation interactions (higher is better).</summary>
     private ValidationMetric RankingValidation(CollaborativeModule module, Device device, IDataView validationData, KeyCompaction userKeys, KeyCompaction itemKeys, UserItemSet seen)
     {
         var o = TrainerOptions;
         var declared = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
         // Validation users/items without a row are skipped by the evaluator (counted, not scored).
         var valid = new KeyedInteractions(userKeys.ToRows(declared.Users), itemKeys.ToRows(declared.Items), userKeys.Count, itemKeys.Count);
-        var scorer = new CollaborativeScorer(module, device);
-        var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativesPerPositive = o.ValidationNegativesPerPositive, Protocol = RankingProtocol.Sampled, Seed = o.Seed };
-        return new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegativesPerPositive} negatives)",
-            () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
+        return ValidationMetric.TopKNdcg(new CollaborativeScorer(module, device), valid, seen, o.ValidationK, o.ValidationProtocol, o.ValidationNegativesPerPositive, o.Seed, userBatchSize: 256);
     }
 
     /// <summary>−RMSE of the predicted ratings on the validation rows whose user and item occur in training (higher is

@@ -53,4 +53,18 @@ public sealed partial class DeepRecTrainers
 
     /// <summary>Dot-product matrix factorization with full options.</summary>
     public BiasedMatrixFactorizationTrainer MatrixFactorization(BiasedMatrixFactorizationTrainer.Options options) => new(Context, options);
+
+    /// <summary>LightGCN with standard column names (key-typed "UserId"/"ItemId") and the paper's defaults.</summary>
+    /// <param name="userIdColumnName">Key-typed user column.</param>
+    /// <param name="itemIdColumnName">Key-typed item column.</param>
+    /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
+    /// <param name="factors">Embedding size.</param>
+    /// <param name="numberOfLayers">Propagation layers K.</param>
+    /// <param name="numberOfEpochs">Training epochs.</param>
+    public LightGcnTrainer LightGcn(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
+        int factors = LightGcnTrainer.Defaults.Factors, int numberOfLayers = LightGcnTrainer.Defaults.NumberOfLayers, int numberOfEpochs = LightGcnTrainer.Defaults.NumberOfEpochs) =>
+        LightGcn(new LightGcnTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfLayers = numberOfLayers, NumberOfEpochs = numberOfEpochs });
+
+    /// <summary>LightGCN with full options.</summary>
+    public LightGcnTrainer LightGcn(LightGcnTrainer.Options options) => new(Context, options);
 }

@@ -43,7 +43,6 @@ namespace MLNet.DeepRec.Models
         }
 
         private sealed class GraphLease(LightGcnModule m) : IDisposable { public void Dispose() { m._graph?.Dispose(); m._graph = null; } }
-
         /// <summary>The final tables from E⁽⁰⁾ through Â, differentiable: users [U+1, f], items [I+1, f].</summary>
         private (Tensor Users, Tensor Items) Propagate()
         {
@@ -64,7 +63,6 @@ namespace MLNet.DeepRec.Models
         }
 
         public override Tensor forward(Tensor users, Tensor items) => Score(users, i => i.index_select(0, items));
-
         /// <summary>One propagation for the positives and the negatives of a BPR batch.</summary>
         public override Tensor PairwiseDifference(Tensor users, Tensor positives, Tensor negatives) =>
             Score(users, i => i.index_select(0, positives).sub(i.index_select(0, negatives)));
@@ -77,7 +75,6 @@ namespace MLNet.DeepRec.Models
         }
 
         public override Tensor ScoreItemRange(Tensor users, long first, long count) => user_final.call(users).matmul(item_final.Weight.narrow(0, first, count).t());
-
         public override string ExportOnnx(OnnxGraphBuilder g, string users, string items) =>
             g.ReduceSum(g.Mul(g.Gather(Weights(g, "lightgcn.user_final", user_final.Weight), users),
                               g.Gather(Weights(g, "lightgcn.item_final", item_final.Weight), items)), new long[] { 1 }, keepDims: false);
@@ -137,25 +134,5 @@ namespace MLNet.DeepRec.Trainers
 
         private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
             new LightGcnModule(userCount, itemCount, TrainerOptions.Factors, TrainerOptions.NumberOfLayers);
-    }
-}
-
-namespace MLNet.DeepRec
-{
-    public sealed partial class DeepRecTrainers
-    {
-        /// <summary>LightGCN with standard column names (key-typed "UserId"/"ItemId") and the paper's defaults.</summary>
-        /// <param name="userIdColumnName">Key-typed user column.</param>
-        /// <param name="itemIdColumnName">Key-typed item column.</param>
-        /// <param name="labelColumnName">Optional 0/1 label column (null: every row is a positive interaction).</param>
-        /// <param name="factors">Embedding size.</param>
-        /// <param name="numberOfLayers">Propagation layers K.</param>
-        /// <param name="numberOfEpochs">Training epochs.</param>
-        public LightGcnTrainer LightGcn(string userIdColumnName = "UserId", string itemIdColumnName = "ItemId", string? labelColumnName = null,
-            int factors = LightGcnTrainer.Defaults.Factors, int numberOfLayers = LightGcnTrainer.Defaults.NumberOfLayers, int numberOfEpochs = LightGcnTrainer.Defaults.NumberOfEpochs) =>
-            LightGcn(new LightGcnTrainer.Options { UserIdColumnName = userIdColumnName, ItemIdColumnName = itemIdColumnName, LabelColumnName = labelColumnName, Factors = factors, NumberOfLayers = numberOfLayers, NumberOfEpochs = numberOfEpochs });
-
-        /// <summary>LightGCN with full options.</summary>
-        public LightGcnTrainer LightGcn(LightGcnTrainer.Options options) => new(Context, options);
     }
 }

@@ -44,27 +44,9 @@ internal sealed class ColumnarDataView : IDataView
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
         => new DataViewRowCursor[] { new Cursor(this) };
 
-    private sealed class Cursor : DataViewRowCursor
+    private sealed class Cursor(ColumnarDataView parent) : InMemoryRowCursor(parent.Schema, parent._rowCount)
     {
-        private readonly ColumnarDataView _parent;
-        private long _position = -1;
-
-        public Cursor(ColumnarDataView parent) { _parent = parent; }
-
-        public override DataViewSchema Schema => _parent.Schema;
-        public override long Position => _position;
-        public override long Batch => 0;
-        public override bool IsColumnActive(DataViewSchema.Column column) => true;
-
-        public override bool MoveNext()
-        {
-            if (_position + 1 >= _parent._rowCount) { _position = _parent._rowCount; return false; }
-            _position++;
-            return true;
-        }
-
-        public override ValueGetter<DataViewRowId> GetIdGetter()
-            => (ref DataViewRowId value) => value = new DataViewRowId((ulong)_position, 0);
+        private readonly ColumnarDataView _parent = parent;
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
@@ -72,11 +54,7 @@ internal sealed class ColumnarDataView : IDataView
                 throw new ArgumentOutOfRangeException(nameof(column), $"Column index {column.Index} is not in this data view.");
             if (_parent._columns[column.Index] is not TValue[] values)
                 throw new InvalidOperationException($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
-            return (ref TValue value) =>
-            {
-                if (_position < 0 || _position >= values.Length) throw new InvalidOperationException("The cursor is not on a row.");
-                value = values[_position];
-            };
+            return (ref TValue value) => value = values[Row];
         }
     }
 }
@@ -204,37 +182,9 @@ internal sealed class IndexedInteractionDataView : IDataView
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
         => new DataViewRowCursor[] { new Cursor(this) };
 
-    private sealed class Cursor : DataViewRowCursor
+    private sealed class Cursor(IndexedInteractionDataView parent) : InMemoryRowCursor(parent.Schema, parent._users.Length)
     {
-        private readonly IndexedInteractionDataView _parent;
-        private long _position = -1;
-
-        public Cursor(IndexedInteractionDataView parent) { _parent = parent; }
-
-        public override DataViewSchema Schema => _parent.Schema;
-        public override long Position => _position;
-        public override long Batch => 0;
-        public override bool IsColumnActive(DataViewSchema.Column column) => true;
-
-        public override bool MoveNext()
-        {
-            if (_position + 1 >= _parent._users.Length) { _position = _parent._users.Length; return false; }
-            _position++;
-            return true;
-        }
-
-        public override ValueGetter<DataViewRowId> GetIdGetter()
-            => (ref DataViewRowId value) => value = new DataViewRowId((ulong)_position, 0);
-
-        private int Row
-        {
-            get
-            {
-                long p = _position;
-                if (p < 0 || p >= _parent._users.Length) throw new InvalidOperationException("The cursor is not on a row.");
-                return (int)p;
-            }
-        }
+        private readonly IndexedInteractionDataView _parent = parent;
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {

@@ -32,31 +32,16 @@ internal sealed class LibFmDataView : IDataView
     public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null) => new Cursor(this);
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) => new DataViewRowCursor[] { new Cursor(this) };
 
-    private sealed class Cursor : DataViewRowCursor
+    private sealed class Cursor(LibFmDataView parent) : InMemoryRowCursor(parent.Schema, parent._rows)
     {
-        private readonly LibFmDataView _parent;
-        private long _position = -1;
-        public Cursor(LibFmDataView parent) { _parent = parent; }
-        public override DataViewSchema Schema => _parent.Schema;
-        public override long Position => _position;
-        public override long Batch => 0;
-        public override bool IsColumnActive(DataViewSchema.Column column) => true;
-
-        public override bool MoveNext()
-        {
-            if (_position + 1 >= _parent._rows) { _position = _parent._rows; return false; }
-            _position++;
-            return true;
-        }
-
-        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId value) => value = new DataViewRowId((ulong)_position, 0);
+        private readonly LibFmDataView _parent = parent;
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
             if (column.Index == 0)
             {
-                if (_parent._floatLabels is TValue[] f) return (ref TValue value) => value = f[Row()];
-                if (_parent._boolLabels is TValue[] b) return (ref TValue value) => value = b[Row()];
+                if (_parent._floatLabels is TValue[] f) return (ref TValue value) => value = f[Row];
+                if (_parent._boolLabels is TValue[] b) return (ref TValue value) => value = b[Row];
                 throw new InvalidOperationException($"Column '{column.Name}' is of type {column.Type}, not {typeof(TValue).Name}.");
             }
             if (column.Index < 0 || column.Index > _parent._columns.Length)
@@ -66,7 +51,7 @@ internal sealed class LibFmDataView : IDataView
             var c = _parent._columns[column.Index - 1];
             ValueGetter<VBuffer<float>> getter = (ref VBuffer<float> value) =>
             {
-                long r = Row();
+                long r = Row;
                 int s = c.RowStarts[r], e = c.RowStarts[r + 1];
                 var editor = VBufferEditor.Create(ref value, c.Size, e - s);
                 for (int k = s; k < e; k++) { editor.Indices[k - s] = c.Indices[k]; editor.Values[k - s] = c.Values[k]; }
@@ -74,7 +59,5 @@ internal sealed class LibFmDataView : IDataView
             };
             return (ValueGetter<TValue>)(Delegate)getter;
         }
-
-        private long Row() => _position >= 0 && _position < _parent._rows ? _position : throw new InvalidOperationException("The cursor is not on a row.");
     }
 }

@@ -133,39 +133,22 @@ internal sealed class SequenceDataView : IDataView
 
     public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) => [new Cursor(this)];
 
-    private sealed class Cursor : DataViewRowCursor
+    private sealed class Cursor(SequenceDataView parent) : InMemoryRowCursor(parent.Schema, parent._users.Length)
     {
-        private readonly SequenceDataView _parent;
-        private long _position = -1;
-
-        public Cursor(SequenceDataView parent) { _parent = parent; }
-
-        public override DataViewSchema Schema => _parent.Schema;
-        public override long Position => _position;
-        public override long Batch => 0;
-        public override bool IsColumnActive(DataViewSchema.Column column) => true;
-
-        public override bool MoveNext()
-        {
-            if (_position + 1 >= _parent._users.Length) { _position = _parent._users.Length; return false; }
-            _position++;
-            return true;
-        }
-
-        public override ValueGetter<DataViewRowId> GetIdGetter() => (ref DataViewRowId value) => value = new DataViewRowId((ulong)_position, 0);
+        private readonly SequenceDataView _parent = parent;
 
         public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
         {
             if (column.Index == 0 && typeof(TValue) == typeof(uint))
             {
-                ValueGetter<uint> user = (ref uint value) => value = (uint)_parent._users[Checked()];
+                ValueGetter<uint> user = (ref uint value) => value = (uint)_parent._users[Row];
                 return (ValueGetter<TValue>)(Delegate)user;
             }
             if (column.Index == 1 && typeof(TValue) == typeof(VBuffer<uint>))
             {
                 ValueGetter<VBuffer<uint>> history = (ref VBuffer<uint> value) =>
                 {
-                    var items = _parent._sequences.ItemsOf(_parent._users[Checked()]);
+                    var items = _parent._sequences.ItemsOf(_parent._users[Row]);
                     var editor = VBufferEditor.Create(ref value, items.Length);
                     for (int k = 0; k < items.Length; k++) editor.Values[k] = (uint)items[k];
                     value = editor.Commit();
@@ -174,7 +157,5 @@ internal sealed class SequenceDataView : IDataView
             }
             throw new InvalidOperationException($"Column '{column.Name}' of type {column.Type} cannot be read as {typeof(TValue).Name}.");
         }
-
-        private int Checked() => _position >= 0 && _position < _parent._users.Length ? (int)_position : throw new InvalidOperationException("The cursor is not on a row.");
     }
 }

@@ -85,6 +85,15 @@ public abstract class SequentialTrainerOptions : DeepRecTrainerOptionsBase
     /// <summary>Sampled negatives per validation interaction (sampled protocol). Default 100 (SASRec's paper).</summary>
     public int ValidationNegativesPerPositive = 100;
 
+    /// <summary>
+    /// Protocol of the validation metric: <see cref="RankingProtocol.Sampled"/> (default; the validation item against
+    /// <see cref="ValidationNegativesPerPositive"/> random items the user has not seen, the SASRec paper's protocol) or
+    /// <see cref="RankingProtocol.FullRanking"/> (against every item the user has not seen; each validation then scores
+    /// the whole catalogue for every validation user). Use full ranking when the model will be judged by full-ranking
+    /// metrics: early stopping then picks the epoch by that measure.
+    /// </summary>
+    public RankingProtocol ValidationProtocol = RankingProtocol.Sampled;
+
     // Where the full cross-entropy switches to chunks of items, and the chunk size (logits); tests lower them to
     // run the chunked path on small catalogues.
     internal long CrossEntropySinglePassLogits = SequentialObjective.SinglePassLogits;
@@ -106,6 +115,7 @@ public abstract class SequentialTrainerOptions : DeepRecTrainerOptionsBase
         CheckRange(TopK, 1, MaxCount, nameof(TopK));
         CheckRange(ValidationK, 1, MaxCount, nameof(ValidationK));
         CheckRange(ValidationNegativesPerPositive, 1, MaxCount, nameof(ValidationNegativesPerPositive));
+        if (!Enum.IsDefined(ValidationProtocol)) throw new ArgumentOutOfRangeException(nameof(ValidationProtocol), ValidationProtocol, "Unknown ranking protocol.");
     }
 }
 
@@ -188,10 +198,7 @@ public abstract class SequentialTrainerBase<TOptions, TTransformer> : DeepRecTra
             {
                 var valid = KeyedInteractions.FromDataView(validationData, o.UserIdColumnName, o.ItemIdColumnName);
                 validationScorer = new SequentialScorer(module, trainHistories, userCount, device);
-                var evalOptions = new TopKEvaluationOptions { K = o.ValidationK, NegativesPerPositive = o.ValidationNegativesPerPositive, Protocol = RankingProtocol.Sampled, Seed = o.Seed, UserBatchSize = 1024 };
-                var scorer = validationScorer;
-                validation = new ValidationMetric($"NDCG@{o.ValidationK} (sampled, {o.ValidationNegativesPerPositive} negatives)",
-                    () => TopKEvaluator.Evaluate(scorer, valid, seen, evalOptions).Ndcg);
+                validation = ValidationMetric.TopKNdcg(validationScorer, valid, seen, o.ValidationK, o.ValidationProtocol, o.ValidationNegativesPerPositive, o.Seed, userBatchSize: 1024);
             }
 
             TrainingReport report;

@@ -58,6 +58,19 @@ internal sealed class ValidationMetric
     public ValidationMetric(string name, Func<double> evaluate) { Name = name; Evaluate = evaluate; }
     public string Name { get; }
     public Func<double> Evaluate { get; }
+
+    /// <summary>
+    /// NDCG@K of the validation interactions under <paramref name="protocol"/>, the ranking trainers' early-stopping
+    /// metric: sampled (each target against <paramref name="negatives"/> random unseen items) or full ranking (against
+    /// every item the user has not seen in training).
+    /// </summary>
+    public static ValidationMetric TopKNdcg(Evaluation.IItemScorer scorer, Data.KeyedInteractions validation, Data.UserItemSet seen,
+        int k, Evaluation.RankingProtocol protocol, int negatives, int seed, int userBatchSize)
+    {
+        var options = new Evaluation.TopKEvaluationOptions { K = k, NegativesPerPositive = negatives, Protocol = protocol, Seed = seed, UserBatchSize = userBatchSize };
+        string name = protocol == Evaluation.RankingProtocol.FullRanking ? $"NDCG@{k} (full ranking)" : $"NDCG@{k} (sampled, {negatives} negatives)";
+        return new ValidationMetric(name, () => Evaluation.TopKEvaluator.Evaluate(scorer, validation, seen, options).Ndcg);
+    }
 }
 
 /// <summary>

@@ -37,7 +37,7 @@ public sealed class BenchmarkProgramTests
         WriteSyntheticRatings(ratings);
         string report = Path.Combine(_dir, "report", "benchmarks.md");
 
-        var (exitCode, stdout, stderr) = Run("--quick", "--suite", "ml-100k", "--ml100k", ratings, "--threads", "1", "--output", report);
+        var (exitCode, stdout, stderr) = Run("--quick", "--suite", "ml-100k", "--ml100k", ratings, "--threads", "1", "--ml100k-graph-seeds", "2026,1", "--output", report);
 
         Assert.That(exitCode, Is.EqualTo(0), $"benchmark program failed.\nstdout:\n{stdout}\nstderr:\n{stderr}");
         Assert.That(File.Exists(report), Is.True, "no report written");
@@ -56,7 +56,8 @@ public sealed class BenchmarkProgramTests
             Assert.That(text, Does.Contain("### LightGCN beside MF trained with BPR"));
             foreach (string model in new[] { "| MF-BPR |", "| LightGCN |" })
                 Assert.That(text, Does.Contain(model), $"graph comparison lacks {model}");
-            Assert.That(text, Does.Match(@"LightGCN against MF-BPR: Recall@20 [+-]\d+\.\d% relative"));
+            Assert.That(text, Does.Match(@"LightGCN against MF-BPR, mean over 2 seeds: Recall@20 [+-]\d+\.\d% relative"));
+            Assert.That(text, Does.Contain("| Recall@20 full, mean (sd) |").And.Contain("random per user"), "the comparison's seeds table and its split");
             Assert.That(text, Does.Contain("peak resident memory"));
         });
 

@@ -116,7 +116,7 @@ public sealed class SasRecPeerTests
     {
         var (exitCode, _, stderr, section) = RunPeerRows("--sasrec-rows", "nope");
         Assert.That(exitCode, Is.EqualTo(0));
-        Assert.That(stderr, Does.Contain("Unknown SASRec row 'nope'").And.Contain("mf, bce, sampled-softmax, cross-entropy, peer"));
+        Assert.That(stderr, Does.Contain("Unknown SASRec row 'nope'").And.Contain("mf, bce, sampled-softmax, cross-entropy, gru4rec, peer"));
         Assert.That(section, Is.Empty);
     }
 

@@ -229,6 +229,23 @@ public class LightGcnTests
     }
 
     [Test]
+    public void FullRankingValidationStopsOnTheFullRankingMetricOfTheKeptTables()
+    {
+        var o = Quick(12);
+        (o.EarlyStoppingPatience, o.ValidationProtocol, o.ValidationK) = (2, RankingProtocol.FullRanking, 20);
+        using var model = D.Context.DeepRec().Trainers.LightGcn(o).Fit(D.Train, D.Validation);
+        var report = model.TrainingReport;
+        Assert.That(report.ValidationMetricName, Is.EqualTo("NDCG@20 (full ranking)"));
+        double best = report.Epochs.Max(e => e.ValidationMetric!.Value);
+        var again = D.Context.DeepRec().Evaluation.EvaluateTopK(model, D.Validation, D.Train,
+            new TopKEvaluationOptions { K = 20, Protocol = RankingProtocol.FullRanking, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" });
+        Assert.That(again.Ndcg, Is.EqualTo(best).Within(1e-9), "the kept tables reproduce the best full-ranking validation NDCG@20");
+        var sampled = D.Context.DeepRec().Evaluation.EvaluateTopK(model, D.Validation, D.Train,
+            new TopKEvaluationOptions { K = 20, NegativesPerPositive = o.ValidationNegativesPerPositive, Seed = o.Seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" });
+        Assert.That(sampled.Ndcg, Is.Not.EqualTo(best).Within(1e-6), "the sampled metric is another number: the option changed the protocol");
+    }
+
+    [Test]
     public void CancellationDuringTrainingStopsFit()
     {
         using var cts = new CancellationTokenSource();
@@ -276,6 +293,7 @@ public class LightGcnTests
         yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.Factors = 0), "Factors").SetName("Factors 0");
         yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.EmbeddingRegularization = -1e-4), "EmbeddingRegularization").SetName("EmbeddingRegularization negative");
         yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.NegativesPerPositive = 0), "NegativesPerPositive").SetName("NegativesPerPositive 0");
+        yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.ValidationProtocol = (RankingProtocol)7), "ValidationProtocol").SetName("ValidationProtocol undefined");
     }
 
     [TestCaseSource(nameof(BadOptions))]

@@ -65,4 +65,26 @@ public class SequentialTrainingTests
         Assert.That(b.TrainingReport.Epochs.Select(e => e.Loss), Is.EqualTo(a.TrainingReport.Epochs.Select(e => e.Loss)));
         Assert.That(b.ScoreAllItems([1, 2, 3]), Is.EqualTo(a.ScoreAllItems([1, 2, 3])));
     }
+
+    [Test]
+    public void FullRankingValidationStopsOnTheFullRankingMetric([ValueSource(typeof(SequentialTestModels), nameof(SequentialTestModels.All))] SequentialTestModels.Model model)
+    {
+        var trained = model.Create(D.Context.DeepRec().Trainers, o =>
+        {
+            SequentialTestModels.Common(o, SequentialLoss.SampledSoftmax, epochs: 4);
+            (o.ValidationProtocol, o.ValidationK, o.ValidationSet) = (RankingProtocol.FullRanking, 5, D.Validation);
+        }).Fit(D.Train);
+        using (trained)
+        {
+            var report = trained.TrainingReport;
+            Assert.That(report.ValidationMetricName, Is.EqualTo("NDCG@5 (full ranking)"));
+            double best = report.Epochs.Max(e => e.ValidationMetric!.Value);
+            Assert.That(report.Epochs[report.BestEpoch!.Value - 1].ValidationMetric, Is.EqualTo(best));
+            // The validation item is scored from the training history, as during training.
+            using var scorer = (IDisposable)trained.CreateScorer(D.Train);
+            var again = D.Context.DeepRec().Evaluation.EvaluateTopK((IItemScorer)scorer, D.Validation, D.Train,
+                new TopKEvaluationOptions { K = 5, Protocol = RankingProtocol.FullRanking, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" });
+            Assert.That(again.Ndcg, Is.EqualTo(best).Within(1e-6), "the kept weights reproduce the best full-ranking validation NDCG@5");
+        }
+    }
 }
