@@ -141,7 +141,7 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
             return o;
         }
         static string Settings(CollaborativeTrainerOptions o, string extra) => string.Create(CultureInfo.InvariantCulture,
-            $"{extra}, batch {o.BatchSize}, Adam lr {o.LearningRate}, λ {o.EmbeddingRegularization}, {o.NegativesPerPositive} negative per positive");
+            $"{extra}, batch {o.BatchSize}, Adam lr {o.LearningRate}, λ {o.EmbeddingRegularization}, {o.NegativesPerPositive} {(o.NegativesPerPositive == 1 ? "negative" : "negatives")} per positive");
         var graphConfigs = new (string Name, Func<(CollaborativeFilteringTransformer Model, string Settings)> Fit)[]
         {
             ("MF-BPR", () =>
