@@ -126,7 +126,7 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         {
             var random = ml.DeepRec().Data.RandomSplit(all, testFraction: 0.2, validationFraction: 0.1, seed: seed, userIdColumnName: "UserId");
             (gTrain, gValid, gTest) = (keys.Transform(random.Train), keys.Transform(random.Validation!), keys.Transform(random.Test));
-            graphSplitText = "Split: random per user (seed 2026), 70% of each user's interactions for training, 10% for validation, 20% for test: the LightGCN paper's kind of split, several test items per user (`--ml100k-graph-split loo` runs the suite's leave-one-out split instead). Early stopping on validation NDCG@20 under full ranking (`ValidationProtocol = FullRanking`; patience 10).";
+            graphSplitText = $"Split: random per user (seed {seed}), 70% of each user's interactions for training, 10% for validation, 20% for test: the LightGCN paper's kind of split, several test items per user (`--ml100k-graph-split loo` runs the suite's leave-one-out split instead). Early stopping on validation NDCG@20 under full ranking (`ValidationProtocol = FullRanking`; patience 10).";
         }
         // One seed's difference between the two models is within the spread between seeds (docs/models/collaborative.md): the
         // comparison trains both with each of these seeds (--ml100k-graph-seeds 2026,1,…) and reports the means.

@@ -72,6 +72,7 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
     /// or <see cref="RankingProtocol.FullRanking"/> (against every item the user has not seen in training, the LightGCN
     /// paper's protocol; each validation then scores the whole catalogue for every validation user). Use full ranking
     /// when the model will be judged by full-ranking metrics: early stopping then picks the epoch by that measure.
+    /// Ranking losses only: with <see cref="CollaborativeLoss.SquaredError"/> validation is −RMSE and a non-default value throws.
     /// </summary>
     public RankingProtocol ValidationProtocol = RankingProtocol.Sampled;
 
@@ -103,6 +104,8 @@ public abstract class CollaborativeTrainerOptions : DeepRecTrainerOptionsBase
         if (!Enum.IsDefined(Loss)) throw new ArgumentOutOfRangeException(nameof(Loss), Loss, "Unknown loss.");
         if (!Enum.IsDefined(NegativeSampling)) throw new ArgumentOutOfRangeException(nameof(NegativeSampling), NegativeSampling, "Unknown negative sampling.");
         if (!Enum.IsDefined(ValidationProtocol)) throw new ArgumentOutOfRangeException(nameof(ValidationProtocol), ValidationProtocol, "Unknown ranking protocol.");
+        if (Loss == CollaborativeLoss.SquaredError && ValidationProtocol != RankingProtocol.Sampled)
+            throw new ArgumentException("ValidationProtocol chooses a ranking metric; with Loss = SquaredError validation is −RMSE of the ratings. Leave ValidationProtocol at its default.", nameof(ValidationProtocol));
     }
 }
 
@@ -132,8 +135,8 @@ public abstract class CollaborativeTrainerBase<TOptions> : DeepRecTrainerBase<TO
 
     /// <summary>
     /// Trains on <paramref name="trainData"/>; when <paramref name="validationData"/> is given (same key-typed columns,
-    /// e.g. the leave-one-out validation split), NDCG@<c>ValidationK</c> under the sampled protocol is computed after each
-    /// epoch, drives early stopping, and the best epoch's weights are kept.
+    /// e.g. the leave-one-out validation split), NDCG@<c>ValidationK</c> under <c>ValidationProtocol</c> (−RMSE for
+    /// ratings) is computed after each epoch, drives early stopping, and the best epoch's weights are kept.
     /// </summary>
     protected override CollaborativeFilteringTransformer FitCore(IDataView trainData, IDataView? validationData)
     {

@@ -33,7 +33,8 @@ public sealed class TopKEvaluationOptions
     /// <summary>Seed of the negative sampling. Default 0.</summary>
     public int Seed;
 
-    /// <summary>Number of users (sampled: ranking cases) scored per call of the <see cref="IItemScorer"/>. Default 256.</summary>
+    /// <summary>Number of users (sampled: ranking cases) scored per call of the <see cref="IItemScorer"/>. Default 256. Under
+    /// full ranking fewer when the catalogue is large: one call scores at most 2²⁴ user–item pairs (64 MB of scores).</summary>
     public int UserBatchSize = 256;
 
     /// <summary>Key-typed user column read by the catalog method (from <c>MapValueToKey</c>). Default "UserId".</summary>

@@ -135,9 +135,10 @@ public static class TopKEvaluator
         var nonScores = new float[itemCount];
         var nonItems = new int[itemCount];
         var isTarget = new bool[itemCount + 1];
-        for (int start = 0; start < allUsers.Length; start += options.UserBatchSize)
+        int batchSize = FullRankingBatchSize(options.UserBatchSize, itemCount);
+        for (int start = 0; start < allUsers.Length; start += batchSize)
         {
-            int b = Math.Min(options.UserBatchSize, allUsers.Length - start);
+            int b = Math.Min(batchSize, allUsers.Length - start);
             var users = allUsers.AsSpan(start, b).ToArray();
             var scores = scorer.ScoreAllItems(users);
             if (scores == null || scores.Length != (long)b * itemCount)
@@ -166,6 +167,15 @@ public static class TopKEvaluator
             }
         }
     }
+
+    /// <summary>Full-ranking score matrices hold users × items floats; at most <see cref="MaxFullRankingScores"/> per call
+    /// (64 MB) whatever <see cref="TopKEvaluationOptions.UserBatchSize"/> says, so a large catalogue cannot ask for
+    /// gigabytes (or an array past .NET's length limit) in one batch.</summary>
+    internal static int FullRankingBatchSize(int userBatchSize, int itemCount) =>
+        (int)Math.Clamp(MaxFullRankingScores / Math.Max(1, itemCount), 1, userBatchSize);
+
+    /// <summary>Scores per full-ranking call of the scorer: 2²⁴ floats.</summary>
+    internal const long MaxFullRankingScores = 1L << 24;
 
     private static void CheckFinite(float score, int user)
     {

@@ -122,7 +122,7 @@ public abstract class SequentialTrainerOptions : DeepRecTrainerOptionsBase
 /// <summary>
 /// The shared estimator of the sequential models (SASRec, GRU4Rec): reads an interaction log into per-user sequences,
 /// trains the model's <see cref="SequentialModule"/> on windows of each user's most recent items with the shared
-/// training core (one of the three <see cref="SequentialLoss"/>es; sampled NDCG for early stopping) and returns a
+/// training core (one of the three <see cref="SequentialLoss"/>es; NDCG for early stopping) and returns a
 /// <see cref="SequentialTransformer"/> scored by ONNX Runtime.
 /// </summary>
 /// <remarks>
@@ -131,15 +131,15 @@ public abstract class SequentialTrainerOptions : DeepRecTrainerOptionsBase
 /// events gives one training sequence: the most recent <see cref="SequentialTrainerOptions.MaxLength"/> + 1 items,
 /// left-padded; the model predicts item t + 1 at every position t. The padded [users, MaxLength + 1] tensor is built
 /// once; epochs are tensor operations only.</para>
-/// <para>Validation (<c>Fit(train, validation)</c>): NDCG@<see cref="SequentialTrainerOptions.ValidationK"/> under the
-/// sampled protocol (<see cref="SequentialTrainerOptions.ValidationNegativesPerPositive"/> negatives, as in the SASRec
-/// paper), each user scored with its training history; it drives early stopping and best-weight restore in the shared
+/// <para>Validation (<c>Fit(train, validation)</c>): NDCG@<see cref="SequentialTrainerOptions.ValidationK"/> under
+/// <see cref="SequentialTrainerOptions.ValidationProtocol"/> (default sampled, <see cref="SequentialTrainerOptions.ValidationNegativesPerPositive"/>
+/// negatives as in the SASRec paper; or full ranking), each user scored with its training history; it drives early stopping and best-weight restore in the shared
 /// training core.</para>
 /// <para>Large catalogues: the item table is an embedding table that <see cref="DeepRecTrainerOptionsBase.EmbeddingUpdates"/>
 /// applies to; under <see cref="EmbeddingUpdateMode.Auto"/> a table of 2²⁰ values or more trained with
 /// <see cref="SequentialLoss.BinaryCrossEntropy"/> or <see cref="SequentialLoss.SampledSoftmax"/> is updated row-wise
 /// when a step's lookups are fewer than the items, so neither a step nor an epoch's preparation (a permutation of the
-/// users, negatives drawn per batch) nor the sampled validation depends on the number of items.
+/// users, negatives drawn per batch) nor the sampled validation depends on the number of items (full-ranking validation does, by design).
 /// <see cref="SequentialLoss.CrossEntropy"/> reads every item in every step; it computes its logits in chunks of items
 /// when a step's would exceed 512 MiB.</para>
 /// </remarks>
@@ -159,7 +159,7 @@ public abstract class SequentialTrainerBase<TOptions, TTransformer> : DeepRecTra
 
     /// <summary>
     /// Trains on the interaction log <paramref name="trainData"/>; with <paramref name="validationData"/> (same key types,
-    /// e.g. the leave-one-out validation split) the sampled NDCG@K of each epoch drives early stopping and the best
+    /// e.g. the leave-one-out validation split) NDCG@K under <c>ValidationProtocol</c> after each epoch drives early stopping and the best
     /// epoch's weights are kept.
     /// </summary>
     /// <exception cref="ArgumentException">A column is missing or not key-typed, or the validation key types differ.</exception>

@@ -198,6 +198,23 @@ public class ScaleSyntheticTests
         Assert.That(cursor.MoveNext(), Is.True);
         getter(ref key);
         Assert.That(key, Is.EqualTo((uint)expected.Items[0]));
+        Assert.That(cursor.Position, Is.EqualTo(0));
+
+        // After the last row (ML.NET's contract): position −1, MoveNext stays false, getters refuse; the same after Dispose.
+        while (cursor.MoveNext()) { }
+        Assert.That(cursor.Position, Is.EqualTo(-1));
+        Assert.That(cursor.MoveNext(), Is.False);
+        Assert.That(() => getter(ref key), Throws.InvalidOperationException);
+        var idGetter = cursor.GetIdGetter();
+        DataViewRowId id = default;
+        Assert.That(() => idGetter(ref id), Throws.InvalidOperationException);
+        using var second = view.GetRowCursor(view.Schema);
+        Assert.That(second.MoveNext(), Is.True);
+        second.GetIdGetter()(ref id);
+        Assert.That(id, Is.EqualTo(new DataViewRowId(0, 0)));
+        second.Dispose();
+        Assert.That(second.Position, Is.EqualTo(-1));
+        Assert.That(second.MoveNext(), Is.False);
     }
 
     [Test]

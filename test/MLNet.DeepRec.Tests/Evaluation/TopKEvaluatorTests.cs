@@ -98,6 +98,37 @@ public class TopKEvaluatorTests
     }
 
     [Test]
+    public void FullRanking_OverALargeCatalogue_ScoresFewerUsersPerCallThanUserBatchSize()
+    {
+        // 2²¹ items: 8 users per call keep one call's scores at 2²⁴ floats (64 MB), whatever UserBatchSize asks for.
+        int users = 20, items = 1 << 21;
+        var test = new KeyedInteractions(Enumerable.Range(1, users).ToArray(), Enumerable.Range(1, users).Select(u => u * 1000).ToArray(), users, items);
+        var seen = new UserItemSet(Array.Empty<int>(), Array.Empty<int>(), users, items);
+        var scorer = new BatchRecordingScorer(users, items, (u, i) => i == u * 1000 ? 1f : 0f);
+        var m = TopKEvaluator.Evaluate(scorer, test, seen, new TopKEvaluationOptions { Protocol = RankingProtocol.FullRanking, UserBatchSize = 256 });
+        Assert.That(scorer.BatchSizes, Is.EqualTo(new[] { 8, 8, 4 }));
+        Assert.That(m.HitRate, Is.EqualTo(1.0));
+        Assert.That(m.UserCount, Is.EqualTo(users));
+    }
+
+    /// <summary>Scores by a function of (user, item) where it is non-zero only for one item per user, and records the
+    /// users per full-ranking call.</summary>
+    private sealed class BatchRecordingScorer(int userCount, int itemCount, Func<int, int, float> score) : IItemScorer
+    {
+        public List<int> BatchSizes { get; } = new();
+        public int UserCount => userCount;
+        public int ItemCount => itemCount;
+        public float[] ScoreCandidates(int[] users, int[] items, int candidatesPerUser) => throw new NotSupportedException();
+        public float[] ScoreAllItems(int[] users)
+        {
+            BatchSizes.Add(users.Length);
+            var s = new float[(long)users.Length * itemCount];
+            for (int r = 0; r < users.Length; r++) s[(long)r * itemCount + users[r] * 1000 - 1] = score(users[r], users[r] * 1000);
+            return s;
+        }
+    }
+
+    [Test]
     public void RandomScorer_HitRateIsAboutTenPercent_Under99Negatives()
     {
         int users = 4000, items = 2000;

@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Trainers;
 using MLNet.DeepRec.Serving;
+using MLNet.DeepRec.Evaluation;
 using MLNet.DeepRec.Trainers;
 using NUnit.Framework;
 
@@ -145,6 +146,9 @@ public class RatingsTests
             Does.Contain("LabelColumnName"));
         Assert.That(Assert.Throws<ArgumentException>(() => ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
             { Loss = CollaborativeLoss.SquaredError, LabelColumnName = "Label", RatingThreshold = 4 }))!.Message, Does.Contain("RatingThreshold"));
+        // Ratings are validated by −RMSE: a ranking protocol for them is a mistake, not silently ignored.
+        Assert.That(Assert.Throws<ArgumentException>(() => ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options
+            { Loss = CollaborativeLoss.SquaredError, LabelColumnName = "Label", ValidationProtocol = RankingProtocol.FullRanking }))!.ParamName, Is.EqualTo("ValidationProtocol"));
         Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => ml.DeepRec().Trainers.MatrixFactorization(new BiasedMatrixFactorizationTrainer.Options { EmbeddingRegularization = -1 }))!.ParamName,
             Is.EqualTo("EmbeddingRegularization"));
         // Ratings given to an implicit-feedback model: the message points to both ways out.

@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using MLNet.DeepRec.Trainers;
+using MLNet.DeepRec.Evaluation;
 using NUnit.Framework;
 
 namespace MLNet.DeepRec.Tests.Sequential;
@@ -98,6 +99,7 @@ public class SasRecHardInputTests
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.BatchSize = 0), "BatchSize").SetName("SASRec BatchSize 0");
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.ItemIdColumnName = "UserKey"), "ItemIdColumnName").SetName("SASRec item column same as user column");
         yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.TimestampColumnName = "ItemKey"), "TimestampColumnName").SetName("SASRec timestamp column same as item column");
+        yield return new TestCaseData((Action<SasRecTrainer.Options>)(o => o.ValidationProtocol = (RankingProtocol)7), "ValidationProtocol").SetName("SASRec ValidationProtocol undefined");
     }
 
     [TestCaseSource(nameof(BadOptions))]
