@@ -330,6 +330,8 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         Add("FM (NFM-0)", "regression", "libFM 0.3385");
         Add("NFM", "regression", "0.3095 – 0.3127");
         Add("AFM", "regression", "0.3102");
+        Add("DeepFM", "regression", "–");
+        Add("DCN-V2", "regression", "–");
         Add("FM-256 (NFM-0)", "regression", "libFM 0.3385");
         Add("NFM-256", "regression", "0.3095 – 0.3127");
         Add("AFM-256", "regression", "0.3102");
@@ -337,6 +339,8 @@ internal sealed class FrappeSuite : IBenchmarkSuite
         Add("DCN-V2-256", "regression", "–");
         Add("Wide&Deep", "regression", "0.3246 (NFM paper's run)");
         Add("NFM", "binary", "–");
+        Add("DeepFM", "binary", "–");
+        Add("DCN-V2", "binary", "–");
         Add("ML.NET FFM", "binary", "– (ML.NET's own trainer, same run and columns)");
         return new SuiteResult("frappe: FM, NFM, AFM and ML.NET's field-aware FM", sb.ToString(), curves, quality, "AUC on the test file", summary);
     }
