@@ -43,6 +43,7 @@ namespace MLNet.DeepRec.Models
         }
 
         private sealed class GraphLease(LightGcnModule m) : IDisposable { public void Dispose() { m._graph?.Dispose(); m._graph = null; } }
+
         /// <summary>The final tables from E⁽⁰⁾ through Â, differentiable: users [U+1, f], items [I+1, f].</summary>
         private (Tensor Users, Tensor Items) Propagate()
         {
@@ -63,6 +64,7 @@ namespace MLNet.DeepRec.Models
         }
 
         public override Tensor forward(Tensor users, Tensor items) => Score(users, i => i.index_select(0, items));
+
         /// <summary>One propagation for the positives and the negatives of a BPR batch.</summary>
         public override Tensor PairwiseDifference(Tensor users, Tensor positives, Tensor negatives) =>
             Score(users, i => i.index_select(0, positives).sub(i.index_select(0, negatives)));
@@ -75,6 +77,7 @@ namespace MLNet.DeepRec.Models
         }
 
         public override Tensor ScoreItemRange(Tensor users, long first, long count) => user_final.call(users).matmul(item_final.Weight.narrow(0, first, count).t());
+
         public override string ExportOnnx(OnnxGraphBuilder g, string users, string items) =>
             g.ReduceSum(g.Mul(g.Gather(Weights(g, "lightgcn.user_final", user_final.Weight), users),
                               g.Gather(Weights(g, "lightgcn.item_final", item_final.Weight), items)), new long[] { 1 }, keepDims: false);
