@@ -180,8 +180,17 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         int usersPerBatch = 256;
         long slice = Math.Max(1024, Math.Min(items, ScoresPerSlice / usersPerBatch));
         using var _ = no_grad();
+        // A scope for the whole call: an unreferenced temporary can be finalized by a collection on another thread while
+        // libtorch still reads it (docs/reliability.md, section 5).
+        using var outer = NewDisposeScope();
         _module.eval();
-        using var keep = candidateRows is null ? null : zeros(new long[] { items + 1L }, dtype: @bool, device: _device).index_fill_(0, tensor(candidateRows, device: _device), true);
+        Tensor? keep = null;
+        if (candidateRows is not null)
+        {
+            var mask = new bool[items + 1L];
+            foreach (long row in candidateRows) mask[row] = true;
+            keep = tensor(mask, device: _device);
+        }
         for (int start = 0; start < userKeys.Count; start += usersPerBatch)
         {
             using var scope = NewDisposeScope();
@@ -217,8 +226,8 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
                         scores.index_put_(minusInfinity, seenRows!.masked_select(inSlice), seenCols.masked_select(inSlice).sub(sliceStart));
                 }
                 var (values, positions) = TopK(scores, (int)Math.Min(k, width));
-                if (offset is not null) values = values + offset.to(float32);
-                var rows = positions + first;
+                if (offset is not null) values = values.Plus(offset.to(float32));
+                var rows = positions.add(sliceStart, LiveScalars.One);
                 if (bestValues is not null)
                 {
                     // Merge with the best so far: one topk over the 2k survivors.
@@ -269,7 +278,7 @@ public sealed class CollaborativeFilteringTransformer : DeepRecTransformerBase, 
         var blocked = (whole == w ? scores : scores.narrow(1, 0, whole)).view(b, blocks, TopKBlock);
         var (_, bestBlocks) = blocked.amax(new long[] { 2 }).topk(k, dim: 1);                       // [b, k]
         var candidates = blocked.gather(1, bestBlocks.unsqueeze(2).expand(b, k, TopKBlock)).reshape(b, k * TopKBlock);
-        var columns = (bestBlocks.unsqueeze(2) * TopKBlock + arange(TopKBlock, dtype: int64, device: scores.device).view(1, 1, TopKBlock)).reshape(b, k * TopKBlock);
+        var columns = bestBlocks.unsqueeze(2).mul(LiveScalars.Of((long)TopKBlock)).Plus(arange(TopKBlock, dtype: int64, device: scores.device).view(1, 1, TopKBlock)).reshape(b, k * TopKBlock);
         if (whole < w)
         {
             // The last, partial block joins the candidates whole.

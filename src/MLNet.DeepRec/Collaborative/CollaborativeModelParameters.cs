@@ -112,7 +112,11 @@ public sealed class CollaborativeModelParameters
         return ByKey($"{name} ({string.Join(" + ", parts.Select(p => p.Name))})", weights, keys);
     }
 
-    private static EmbeddingMatrix ByKey(string name, EmbeddingTable table, KeyCompaction keys) => ByKey(name, table.Weight.detach(), keys);
+    private static EmbeddingMatrix ByKey(string name, EmbeddingTable table, KeyCompaction keys)
+    {
+        using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
+        return ByKey(name, table.Weight.detach(), keys);
+    }
 
     private static EmbeddingMatrix ByKey(string name, Tensor weight, KeyCompaction keys)
     {

@@ -116,6 +116,7 @@ internal abstract class CollaborativeModule : nn.Module<Tensor, Tensor, Tensor>
     public void SetUnknownRowsToMean()
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
         foreach (var table in KeyedTables)
         {
             var w = table.Table.Weight;

@@ -33,9 +33,12 @@ internal sealed class CollaborativeScorer : IItemScorer
         ItemScorerArguments.CheckCandidates(users, items, candidatesPerUser);
         var result = new float[items.Length];
         using var _ = no_grad();
+        // Every tensor made here, temporaries included, belongs to a scope: an unreferenced temporary can be finalized by a
+        // collection on another thread while libtorch still reads it (docs/reliability.md, section 5).
+        using var outer = NewDisposeScope();
         _module.eval();
-        using var u = tensor(Rows(users, _users), dtype: int64, device: _device).repeat_interleave(candidatesPerUser);
-        using var i = tensor(Rows(items, _items), dtype: int64, device: _device);
+        var u = tensor(Rows(users, _users), dtype: int64, device: _device).repeat_interleave(candidatesPerUser);
+        var i = tensor(Rows(items, _items), dtype: int64, device: _device);
         for (long start = 0; start < items.Length; start += PairsPerChunk)
         {
             using var scope = NewDisposeScope();
@@ -52,6 +55,7 @@ internal sealed class CollaborativeScorer : IItemScorer
         var result = new float[(long)users.Length * ItemCount];
         int usersPerChunk = (int)Math.Max(1, PairsPerChunk / Math.Max(1, ItemCount));
         using var _ = no_grad();
+        using var outer = NewDisposeScope(); // temporaries stay referenced during native calls (see ScoreCandidates)
         _module.eval();
         var rows = Rows(users, _users);
         if (!_items.IsIdentity) _itemKeyRows ??= _items.RowTensor(_device)!.narrow(0, 1, ItemCount).clone().DetachFromDisposeScope();

@@ -25,18 +25,26 @@ namespace MLNet.DeepRec.Models;
 internal sealed class InteractionGraph : IDisposable
 {
     private readonly Tensor? _adjacency;          // sparse COO [n, n] (GPU, or when asked for)
+    private readonly CooEntries? _coo;             // its entries, kept to reweight them for edge dropout (owner graph only)
     private readonly int[] _rowStart = [];         // CSR (CPU): row r's entries are _rowStart[r] .. _rowStart[r + 1] − 1
     private readonly int[] _columns = [];
     private readonly float[] _weights = [];
+    private readonly int[] _pairOfEntry = [];      // CSR: the distinct pair (edge) behind each entry; each pair has two
 
-    private InteractionGraph(long nodes, Tensor? adjacency, int[]? rowStart, int[]? columns, float[]? weights)
+    /// <summary>The COO entries: indices [2, E], weights [E], and the pair (edge) behind each entry [E].</summary>
+    private sealed record CooEntries(Tensor Indices, Tensor Weights, Tensor PairOfEntry);
+
+    private InteractionGraph(long nodes, long pairs, Tensor? adjacency, CooEntries? coo, int[]? rowStart, int[]? columns, float[]? weights, int[]? pairOfEntry)
     {
-        Nodes = nodes; _adjacency = adjacency;
-        (_rowStart, _columns, _weights) = (rowStart ?? [], columns ?? [], weights ?? []);
+        (Nodes, Pairs, _adjacency, _coo) = (nodes, pairs, adjacency, coo);
+        (_rowStart, _columns, _weights, _pairOfEntry) = (rowStart ?? [], columns ?? [], weights ?? [], pairOfEntry ?? []);
     }
 
     /// <summary>Number of nodes: UserCount + 1 + ItemCount + 1.</summary>
     public long Nodes { get; }
+
+    /// <summary>Number of edges: the distinct (user, item) training pairs; each is stored as two symmetric entries.</summary>
+    public long Pairs { get; }
 
     /// <summary>Whether products run on libtorch's sparse COO tensor rather than the C# CSR loop.</summary>
     public bool UsesTorchSparse => _adjacency is not null;
@@ -62,12 +70,43 @@ internal sealed class InteractionGraph : IDisposable
         var degree = bincount(rows, minlength: n).to(float32);
         var half = degree.index_select(0, users).mul(degree.index_select(0, items)).rsqrt();
         var weights = cat(new[] { half, half });
+        long pairCount = pairs.shape[0];
+        var pairIndex = arange(pairCount, dtype: int64, device: device);
+        var pairOfEntry = cat(new[] { pairIndex, pairIndex });
         if (torchSparse || device.type != DeviceType.CPU || n > int.MaxValue || rows.shape[0] > int.MaxValue)
-            return new InteractionGraph(n, sparse_coo_tensor(stack(new[] { rows, columns }), weights, [n, n]).MoveToOuterDisposeScope(), null, null, null);
+        {
+            var indices = stack(new[] { rows, columns });
+            var coo = new CooEntries(indices.MoveToOuterDisposeScope(), weights.MoveToOuterDisposeScope(), pairOfEntry.MoveToOuterDisposeScope());
+            return new InteractionGraph(n, pairCount, sparse_coo_tensor(indices, weights, [n, n]).MoveToOuterDisposeScope(), coo, null, null, null, null);
+        }
         var order = rows.mul(stride).Plus(columns).argsort();
         var rowStart = cat(new[] { zeros(1, dtype: int64), bincount(rows, minlength: n).cumsum(0) });
-        return new InteractionGraph(n, null, rowStart.to(int32).data<int>().ToArray(),
-            columns.index_select(0, order).to(int32).data<int>().ToArray(), weights.index_select(0, order).data<float>().ToArray());
+        return new InteractionGraph(n, pairCount, null, null, rowStart.to(int32).data<int>().ToArray(),
+            columns.index_select(0, order).to(int32).data<int>().ToArray(), weights.index_select(0, order).data<float>().ToArray(),
+            pairOfEntry.index_select(0, order).to(int32).data<int>().ToArray());
+    }
+
+    /// <summary>
+    /// Edge dropout (the LightGCN authors' code, after DropEdge): this graph with each edge kept with probability
+    /// 1 − <paramref name="rate"/> and the kept weights scaled by 1/(1 − rate), so that Â keeps its expected value. Both
+    /// entries of an edge are kept or dropped together, so the dropped matrix stays symmetric (the CPU backward relies on it).
+    /// One mask per call: call once per training step. A COO result's matrix belongs to the caller's dispose scope; the
+    /// result shares this graph's arrays and must not be disposed on its own.
+    /// </summary>
+    public InteractionGraph WithDroppedEdges(double rate, Random random)
+    {
+        if (rate <= 0) return this;
+        var keep = new float[Pairs];
+        float scale = (float)(1.0 / (1.0 - rate));
+        for (long p = 0; p < keep.Length; p++) keep[p] = random.NextDouble() < rate ? 0f : scale;
+        if (_coo is { } coo)
+        {
+            var entryScale = tensor(keep, device: coo.Weights.device).index_select(0, coo.PairOfEntry);
+            return new InteractionGraph(Nodes, Pairs, sparse_coo_tensor(coo.Indices, coo.Weights.mul(entryScale), [Nodes, Nodes]), null, null, null, null, null);
+        }
+        var weights = new float[_weights.Length];
+        for (int e = 0; e < weights.Length; e++) weights[e] = _weights[e] * keep[_pairOfEntry[e]];
+        return new InteractionGraph(Nodes, Pairs, null, null, _rowStart, _columns, weights, _pairOfEntry);
     }
 
     /// <summary>The mean of Â⁰X, Â¹X, …, ÂᴷX for node features X [Nodes, f] (LightGCN's layer combination), differentiable in X.</summary>
@@ -86,6 +125,9 @@ internal sealed class InteractionGraph : IDisposable
 
     private Tensor CpuLayerMean(Tensor x, int layers)
     {
+        // Its own scope: the autograd backward calls it too, where no scope of ours need be open, and an unreferenced
+        // temporary can be finalized during a native call (docs/reliability.md, section 5).
+        using var scope = NewDisposeScope();
         var input = x.detach().contiguous();
         var sum = input.clone();
         Tensor source = input, a = empty_like(input), b = layers > 1 ? empty_like(input) : a;
@@ -99,7 +141,7 @@ internal sealed class InteractionGraph : IDisposable
             sum.PlusInPlace(target);
             source = target;
         }
-        return sum.mul_(LiveScalars.Of(1.0 / (layers + 1)));
+        return sum.mul_(LiveScalars.Of(1.0 / (layers + 1))).MoveToOuterDisposeScope();
     }
 
     /// <summary>output[r] = Σ_e weight_e · input[column_e] over row r's entries, for rows first..end − 1 (CPU, float32, contiguous).</summary>
@@ -113,12 +155,16 @@ internal sealed class InteractionGraph : IDisposable
             var row = y.Slice(r * f, f);
             row.Clear();
             for (int e = _rowStart[r]; e < _rowStart[r + 1]; e++)
-                SparseRowOptimizer.AddScaled(row, x.Slice(_columns[e] * f, f), _weights[e]);
+                if (_weights[e] != 0) SparseRowOptimizer.AddScaled(row, x.Slice(_columns[e] * f, f), _weights[e]); // 0: a dropped edge
         }
     }
 
-    /// <summary>Frees the COO matrix (the CSR arrays are managed).</summary>
-    public void Dispose() => _adjacency?.Dispose();
+    /// <summary>Frees the COO matrix and its entries (the CSR arrays are managed).</summary>
+    public void Dispose()
+    {
+        _adjacency?.Dispose();
+        if (_coo is { } coo) { coo.Indices.Dispose(); coo.Weights.Dispose(); coo.PairOfEntry.Dispose(); }
+    }
 
     /// <summary>X ↦ mean over k ≤ K of Âᵏ X on the CSR form; self-adjoint, so the backward applies the same operator.</summary>
     private sealed class LayerMeanFunction : autograd.SingleTensorFunction<LayerMeanFunction>

@@ -16,10 +16,13 @@ namespace MLNet.DeepRec.Models
         private readonly EmbeddingTable user_embedding, item_embedding, user_final, item_final;
         private InteractionGraph? _graph; // only while Fit trains
         private bool _stale;              // E⁽⁰⁾ may have changed since the final tables were computed
+        private readonly double _edgeDropout;
+        private readonly int _seed;
+        private Random _edgeRandom = new(0);
 
-        public LightGcnModule(int userCount, int itemCount, int factors, int layers) : base(CollaborativeModels.LightGcn.Name, userCount, itemCount)
+        public LightGcnModule(int userCount, int itemCount, int factors, int layers, double edgeDropout = 0, int seed = 0) : base(CollaborativeModels.LightGcn.Name, userCount, itemCount)
         {
-            (Factors, Layers) = (factors, layers);
+            (Factors, Layers, _edgeDropout, _seed) = (factors, layers, edgeDropout, seed);
             user_embedding = UserTable(userCount, factors, 0.1);
             item_embedding = ItemTable(itemCount, factors, 0.1);
             user_embedding.PreferDense = item_embedding.PreferDense = true; // every step propagates every row
@@ -38,16 +41,19 @@ namespace MLNet.DeepRec.Models
         {
             _graph?.Dispose();
             _graph = InteractionGraph.Build(userRows, itemRows, UserCount, ItemCount, device);
+            _edgeRandom = new Random(_seed); // each fit draws the same edge masks for the same seed
             _stale = true;
             return new GraphLease(this);
         }
 
         private sealed class GraphLease(LightGcnModule m) : IDisposable { public void Dispose() { m._graph?.Dispose(); m._graph = null; } }
 
-        /// <summary>The final tables from E⁽⁰⁾ through Â, differentiable: users [U+1, f], items [I+1, f].</summary>
+        /// <summary>The final tables from E⁽⁰⁾ through Â, differentiable: users [U+1, f], items [I+1, f]. In training mode with
+        /// edge dropout, each call (one per step) propagates over a freshly dropped graph; the final tables never drop edges.</summary>
         private (Tensor Users, Tensor Items) Propagate()
         {
             var graph = _graph ?? throw new InvalidOperationException("LightGCN propagates only while Fit trains: no interaction graph is attached.");
+            if (training) graph = graph.WithDroppedEdges(_edgeDropout, _edgeRandom);
             var final = graph.LayerMean(cat(new[] { user_embedding.AllRows(), item_embedding.AllRows() }), Layers);
             return (final.narrow(0, 0, UserCount + 1), final.narrow(0, UserCount + 1, ItemCount + 1));
         }
@@ -103,6 +109,8 @@ namespace MLNet.DeepRec.Trainers
             public const int Factors = 64;
             /// <summary>Propagation layers K: 3.</summary>
             public const int NumberOfLayers = 3;
+            /// <summary>Fraction of the graph's edges dropped at each training step: 0 (the paper's model; the authors' code offers it off by default).</summary>
+            public const double EdgeDropout = 0;
             /// <summary>λ of the L2 penalty on the batch's layer-0 embeddings: 1e-4.</summary>
             public const double EmbeddingRegularization = 1e-4;
             /// <summary>Sampled negatives per positive per epoch: 1.</summary>
@@ -124,10 +132,16 @@ namespace MLNet.DeepRec.Trainers
             /// <summary>Propagation layers K, 1..<see cref="DeepRecTrainerOptionsBase.MaxLayers"/>; the final embedding is the mean of layers 0..K. Default 3.</summary>
             public int NumberOfLayers = Defaults.NumberOfLayers;
 
+            /// <summary>Edge dropout, in [0, 1): at each training step every edge of the interaction graph (both directions) is
+            /// dropped with this probability and the kept ones are scaled by 1/(1 − rate), as in the authors' code; the served
+            /// embeddings always use the whole graph. Default 0 (off).</summary>
+            public double EdgeDropout = Defaults.EdgeDropout;
+
             internal override void Validate()
             {
                 base.Validate();
-                CheckRange(NumberOfLayers, 1, MaxLayers, nameof(NumberOfLayers));
+                CheckRange(NumberOfLayers, 0, MaxLayers, nameof(NumberOfLayers));
+                CheckDropout(EdgeDropout, nameof(EdgeDropout));
                 if (Loss != CollaborativeLoss.Bpr)
                     throw new ArgumentException($"LightGCN is trained with BPR, the paper's loss; Loss = {Loss} is not supported (leave Loss = Bpr).", nameof(Loss));
             }
@@ -136,6 +150,6 @@ namespace MLNet.DeepRec.Trainers
         internal LightGcnTrainer(MLContext mlContext, Options options) : base(mlContext, options, CollaborativeModels.LightGcn.Name) { }
 
         private protected override CollaborativeModule CreateModule(int userCount, int itemCount) =>
-            new LightGcnModule(userCount, itemCount, TrainerOptions.Factors, TrainerOptions.NumberOfLayers);
+            new LightGcnModule(userCount, itemCount, TrainerOptions.Factors, TrainerOptions.NumberOfLayers, TrainerOptions.EdgeDropout, TrainerOptions.Seed);
     }
 }

@@ -36,7 +36,7 @@ namespace MLNet.DeepRec.Models
         public override EmbeddingTable ItemBias => item_bias;
         private readonly TorchSharp.Modules.Parameter global_bias;
         public TorchSharp.Modules.Parameter GlobalBias => global_bias;
-        public override float? GlobalBiasValue { get { using var _ = no_grad(); return global_bias.detach().cpu().item<float>(); } }
+        public override float? GlobalBiasValue { get { using var _ = no_grad(); using var scope = NewDisposeScope(); return global_bias.detach().cpu().item<float>(); } }
 
         public override Tensor forward(Tensor users, Tensor items) =>
             (UserEmbedding.call(users) * ItemEmbedding.call(items)).sum(1)

@@ -66,8 +66,10 @@ namespace MLNet.DeepRec.Models
                 target.weight!.copy_(source.weight!);
                 target.bias!.copy_(source.bias!);
             }
-            Output.weight!.copy_(cat(new[] { gmf.Output.weight! * alpha, mlp.Output.weight! * (1 - alpha) }, 1));
-            Output.bias!.copy_(gmf.Output.bias! * alpha + mlp.Output.bias! * (1 - alpha));
+            using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
+            using Scalar gmfShare = alpha, mlpShare = 1 - alpha;
+            Output.weight!.copy_(cat(new[] { gmf.Output.weight!.mul(gmfShare), mlp.Output.weight!.mul(mlpShare) }, 1));
+            Output.bias!.copy_(gmf.Output.bias!.mul(gmfShare).Plus(mlp.Output.bias!.mul(mlpShare)));
         }
 
         public override void InitializeOutputBias(double logit)

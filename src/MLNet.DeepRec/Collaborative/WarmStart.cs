@@ -77,6 +77,7 @@ internal sealed class WarmStart
         var keyed = target.KeyedTables.ToDictionary(t => t.WeightName, t => t.Table.Role == EmbeddingRole.User ? userMap : itemMap);
         foreach (var (name, to) in target.state_dict())
         {
+            using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
             var old = from[name];
             int[]? map = keyed.GetValueOrDefault(name);
             if (map == null)

@@ -41,7 +41,8 @@ internal static class TensorArchive
         w.Write(list.Count);
         foreach (var (name, tensor) in list)
         {
-            using var t = tensor.detach().to(float32).cpu().contiguous();
+            using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
+            var t = tensor.detach().to(float32).cpu().contiguous();
             w.Write(name);
             w.Write(t.shape.Length);
             foreach (long d in t.shape) w.Write(d);

@@ -1,4 +1,5 @@
 using TorchSharp.Modules;
+using MLNet.DeepRec.Training;
 using static TorchSharp.torch;
 
 namespace MLNet.DeepRec.Onnx;
@@ -49,8 +50,9 @@ internal static class TorchOnnxExtensions
     public static string BatchNorm(this OnnxGraphBuilder graph, string prefix, BatchNorm1d layer, string x)
     {
         using var _ = no_grad();
-        using var scale = layer.weight! / (layer.running_var! + layer.eps).sqrt();
-        using var shift = layer.bias! - layer.running_mean! * scale;
+        using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
+        var scale = layer.weight!.div(layer.running_var!.add(LiveScalars.Of(layer.eps), LiveScalars.One).sqrt());
+        var shift = layer.bias!.sub(layer.running_mean!.mul(scale));
         return graph.Add(graph.Mul(x, graph.AddWeights(prefix + ".scale", scale)), graph.AddWeights(prefix + ".shift", shift));
     }
 

@@ -105,8 +105,9 @@ internal sealed class SequentialObjective : ITrainingObjective<SequentialBatch>
                 var negatives = batch.Negatives!.reshape(-1).index_select(0, valid);
                 var pos = (h * items.call(targets)).sum(1);
                 var neg = (h * items.call(negatives)).sum(1);
-                // −log σ(pos) − log(1 − σ(neg)), averaged over positions.
-                return nn.functional.softplus(-pos).Plus(nn.functional.softplus(neg)).mean();
+                // −log σ(pos) − log(1 − σ(neg)) = −(log σ(pos) + log σ(−neg)), averaged over positions (logsigmoid rather
+                // than softplus: TorchSharp's softplus passes its beta and threshold as temporary Scalars, docs/reliability.md section 5).
+                return nn.functional.logsigmoid(pos).Plus(nn.functional.logsigmoid(-neg)).mean().neg();
             }
             case SequentialLoss.SampledSoftmax:
             {
@@ -163,12 +164,13 @@ internal sealed class SequentialObjective : ITrainingObjective<SequentialBatch>
             if (all.grad is null) all.grad = zeros_like(all);
             var tableGradient = all.grad!;
             hGradient = zeros_like(x);
+            using Scalar positions = t; // live for the loop (a temporary may be freed during the call: LiveScalars)
             for (long start = 1; start <= itemCount; start += chunk)
             {
                 using var scope = NewDisposeScope();
                 long count = Math.Min(chunk, itemCount + 1 - start);
                 var rows = all.narrow(0, start, count);
-                var probability = x.matmul(rows.t()).sub_(shift).exp_().div_(t); // [T, chunk] = softmax / T
+                var probability = x.matmul(rows.t()).sub_(shift).exp_().div_(positions); // [T, chunk] = softmax / T
                 hGradient.PlusInPlace(probability.matmul(rows));
                 tableGradient.narrow(0, start, count).PlusInPlace(probability.t().matmul(x));
             }

@@ -62,6 +62,7 @@ internal abstract class SequentialModule : nn.Module<Tensor, Tensor>
     public void SetUnknownItemToMean()
     {
         using var _ = no_grad();
+        using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
         var w = ItemTable.Weight;
         w[0].copy_(w.narrow(0, 1, ItemCount).mean(new long[] { 0 }));
     }

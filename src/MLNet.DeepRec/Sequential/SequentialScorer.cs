@@ -19,7 +19,7 @@ internal sealed class SequentialScorer : IItemScorer, IDisposable
         _module = module;
         _device = device;
         UserCount = userCount;
-        _histories = tensor(paddedHistories, dtype: int64, device: device).view(userCount + 1, module.MaxLength);
+        _histories = tensor(paddedHistories, new long[] { userCount + 1, module.MaxLength }, dtype: int64, device: device); // shaped at creation: no temporary
     }
 
     public int UserCount { get; }

@@ -206,7 +206,7 @@ public abstract class SequentialTrainerBase<TOptions, TTransformer> : DeepRecTra
             {
                 using var sampler = new TorchNegativeSampler(pairUsers, pairItems, userCount, itemCount, NegativeSampling.Uniform, device);
                 using var users = tensor(trainUsers, dtype: int64, device: device);
-                using var windowTensor = tensor(windows, dtype: int64, device: device).view(trainUsers.Length, l + 1);
+                using var windowTensor = tensor(windows, new long[] { trainUsers.Length, l + 1 }, dtype: int64, device: device);
                 var source = new SequentialBatchSource(users, windowTensor, sampler, o.Loss, o.NegativesPerPositive);
                 report = TrainingCore.Train(host, new SequentialObjective(module, o.Loss, o.CrossEntropySinglePassLogits, o.CrossEntropyChunkLogits), source, o, device, validation);
             }

@@ -16,10 +16,22 @@ namespace MLNet.DeepRec.Training;
 internal static class LiveScalars
 {
     /// <summary>The cache is for constants (model sizes, masks); past this many values a call gets an uncached Scalar
-    /// (TorchSharp's own behaviour) rather than growing the cache without bound.</summary>
+    /// rather than growing the cache without bound (per-fit values such as an output bias's initial logit add one each).</summary>
     private const int MaxCached = 4096;
     private static readonly ConcurrentDictionary<double, Scalar> s_floats = new();
     private static readonly ConcurrentDictionary<long, Scalar> s_integers = new();
+
+    /// <summary>Uncached Scalars stay referenced here until this many later ones replace them: long after the native call
+    /// they were made for, and then the finalizer frees them.</summary>
+    private const int RecentKept = 1024;
+    private static readonly Scalar?[] s_recent = new Scalar?[RecentKept];
+    private static int s_nextRecent = -1;
+
+    private static Scalar Kept(Scalar scalar)
+    {
+        s_recent[(int)((uint)Interlocked.Increment(ref s_nextRecent) % RecentKept)] = scalar;
+        return scalar;
+    }
 
     /// <summary>1 as an integer: the alpha of an addition (valid for integer and floating tensors alike).</summary>
     public static readonly Scalar One = Of(1L);
@@ -29,11 +41,11 @@ internal static class LiveScalars
 
     /// <summary>A floating-point constant, created once per value and kept for the life of the process.</summary>
     public static Scalar Of(double value) => s_floats.TryGetValue(value, out var s) ? s
-        : s_floats.Count < MaxCached ? s_floats.GetOrAdd(value, static v => v.ToScalar()) : value.ToScalar();
+        : s_floats.Count < MaxCached ? s_floats.GetOrAdd(value, static v => v.ToScalar()) : Kept(value.ToScalar());
 
     /// <summary>An integer constant (keeps integer tensors integer), created once per value and kept.</summary>
     public static Scalar Of(long value) => s_integers.TryGetValue(value, out var s) ? s
-        : s_integers.Count < MaxCached ? s_integers.GetOrAdd(value, static v => v.ToScalar()) : value.ToScalar();
+        : s_integers.Count < MaxCached ? s_integers.GetOrAdd(value, static v => v.ToScalar()) : Kept(value.ToScalar());
 
     /// <summary><paramref name="a"/> + <paramref name="b"/> with a live alpha (what the <c>+</c> operator does with a temporary one).</summary>
     public static Tensor Plus(this Tensor a, Tensor b) => a.add(b, One);

@@ -305,7 +305,7 @@ internal sealed class SparseRowOptimizer : IDisposable
             {
                 var grad = values.grad;
                 if (grad is null) continue; // looked up but not part of the loss
-                indices.Add(group.Offsets[t] == 0 ? rows : rows + group.Offsets[t]);
+                indices.Add(group.Offsets[t] == 0 ? rows : rows.add(LiveScalars.Of(group.Offsets[t]), LiveScalars.One));
                 gradients.Add(grad);
             }
         }
@@ -593,6 +593,7 @@ internal sealed class FlatAdam : IStepOptimizer, IAdamState
         _exp = zeros(total, dtype: dtype, device: device);
         _expSq = zeros(total, dtype: dtype, device: device);
         using (no_grad())
+        using (NewDisposeScope()) // temporaries stay referenced during native calls; set_ and grad keep libtorch's own references
         {
             long offset = 0;
             foreach (var p in parameters)
@@ -645,7 +646,11 @@ internal sealed class FlatAdam : IStepOptimizer, IAdamState
         _slices.TryGetValue(p.Handle, out var s) ? (which == 0 ? _exp : _expSq).narrow(0, s.Offset, s.Shape.Aggregate(1L, (a, b) => a * b)).view(s.Shape) : null;
 
     /// <summary>A detached copy of the moments and step count.</summary>
-    public OptimizerState? ExportState() => new(_step, _exp.detach().clone().cpu(), _expSq.detach().clone().cpu());
+    public OptimizerState? ExportState()
+    {
+        using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
+        return new(_step, _exp.detach().clone().cpu().DetachFromDisposeScope(), _expSq.detach().clone().cpu().DetachFromDisposeScope());
+    }
 
     /// <summary>Continues from a saved state; returns false (state ignored) when it belongs to differently shaped parameters.</summary>
     public bool TryImportState(OptimizerState state)

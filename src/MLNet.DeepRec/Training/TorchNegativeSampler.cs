@@ -76,7 +76,7 @@ internal sealed class TorchNegativeSampler : IDisposable
         }
         Flush();
         // An empty set still needs one key for searchsorted; −1 matches no (user, item).
-        if (written == 0) _seenKeys.fill_(-1);
+        if (written == 0) _seenKeys.fill_(LiveScalars.Of(-1L));
         if (device.type != TorchSharp.DeviceType.CPU)
         {
             var moved = _seenKeys.to(device);

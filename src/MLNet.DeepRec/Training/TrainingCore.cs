@@ -262,8 +262,9 @@ internal static class TrainingCore
     {
         if (snapshot != null) foreach (var t in snapshot.Values) t.Dispose();
         snapshot = new Dictionary<string, Tensor>();
+        using var scope = NewDisposeScope(); // a scope keeps temporaries referenced during native calls (docs/reliability.md, section 5)
         foreach (var (name, tensor) in module.state_dict())
-            snapshot[name] = tensor.detach().clone().MoveToOuterDisposeScope();
+            snapshot[name] = tensor.detach().clone().DetachFromDisposeScope(); // disposed by the next replacement or the caller
     }
 
     private static void RestoreSnapshot(Dictionary<string, Tensor> snapshot, nn.Module module)

@@ -54,9 +54,10 @@ public sealed class BenchmarkProgramTests
                 Assert.That(text, Does.Contain(model), $"quality table lacks {model}");
             Assert.That(text, Does.Contain("Minimal loop, TorchSharp Adam"));
             Assert.That(text, Does.Contain("### LightGCN beside MF trained with BPR"));
-            foreach (string model in new[] { "| MF-BPR |", "| LightGCN |" })
+            foreach (string model in new[] { "| MF-BPR |", "| MF-BPR (no biases) |", "| LightGCN |" })
                 Assert.That(text, Does.Contain(model), $"graph comparison lacks {model}");
             Assert.That(text, Does.Match(@"LightGCN against MF-BPR, mean over 2 seeds: Recall@20 [+-]\d+\.\d% relative"));
+            Assert.That(text, Does.Match(@"LightGCN against MF-BPR \(no biases\), mean over 2 seeds: Recall@20 [+-]\d+\.\d% relative"));
             Assert.That(text, Does.Contain("| Recall@20 full, mean (sd) |").And.Contain("random per user"), "the comparison's seeds table and its split");
             Assert.That(text, Does.Contain("peak resident memory"));
         });

@@ -32,7 +32,9 @@ public class LightGcnTests
 
     /// <summary>The dense reference: Â = D^-½AD^-½ as a dense matrix over nodes 0..U (users), U+1.. (items), and the
     /// mean of Âᵏ X for k = 0..K, computed with dense autograd operations.</summary>
-    private static Tensor DenseLayerMean(Tensor x, int layers)
+    /// <paramref name="edgeScale"/>, when given, multiplies each distinct edge (in (user, item) order) after normalising by
+    /// the whole graph's degrees: what edge dropout does.</summary>
+    private static Tensor DenseLayerMean(Tensor x, int layers, float[]? edgeScale = null)
     {
         long n = TinyUserCount + 1 + TinyItemCount + 1;
         var a = new float[n * n];
@@ -40,6 +42,14 @@ public class LightGcnTests
         var adjacency = tensor(a).view(n, n);
         var scale = adjacency.sum(1).rsqrt().nan_to_num(0, 0, 0);      // isolated nodes have degree 0
         var normalized = scale.unsqueeze(1) * adjacency * scale.unsqueeze(0);
+        if (edgeScale != null)
+        {
+            var edges = TinyUsers.Zip(TinyItems).Distinct().OrderBy(e => e.First).ThenBy(e => e.Second).ToArray();
+            var m = new float[n * n];
+            for (int e = 0; e < edges.Length; e++)
+                m[edges[e].First * n + TinyUserCount + 1 + edges[e].Second] = m[(TinyUserCount + 1 + edges[e].Second) * n + edges[e].First] = edgeScale[e];
+            normalized = normalized * tensor(m).view(n, n);
+        }
         Tensor layer = x, sum = x;
         for (int k = 0; k < layers; k++) sum = sum + (layer = normalized.mm(layer));
         return sum / (layers + 1);
@@ -68,6 +78,44 @@ public class LightGcnTests
         Assert.That(x.grad!.data<float>().ToArray(), Is.EqualTo(reference.grad!.data<float>().ToArray()).Within(1e-5));
         using (no_grad())
             Assert.That(graph.LayerMean(x, 2).data<float>().ToArray(), Is.EqualTo(DenseLayerMean(reference, 2).detach().data<float>().ToArray()).Within(1e-5), "without autograd");
+    }
+
+    /// <summary>Edge dropout: one mask per call, drawn per distinct edge in (user, item) order, drops both directions of an
+    /// edge and scales the kept ones by 1/(1 − rate) on the whole graph's normalisation; values and gradients (the CPU
+    /// backward relies on the dropped matrix staying symmetric) equal the dense reference with those edges removed.</summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void DroppedEdgesEqualTheDenseReferenceWithThoseEdgesRemovedAndTheRestRescaled(bool torchSparse)
+    {
+        const double Rate = 0.4;
+        using var scope = NewDisposeScope();
+        using var graph = InteractionGraph.Build(TinyUsers, TinyItems, TinyUserCount, TinyItemCount, CPU, torchSparse);
+        Assert.That(graph.Pairs, Is.EqualTo(5), "repeated interactions count once");
+        Assert.That(graph.WithDroppedEdges(0, new Random(1)), Is.SameAs(graph), "rate 0 is the graph itself");
+        var generator = new Generator(4);
+        int draws = 0, droppedSomewhere = 0, keptSomewhere = 0;
+        for (int seed = 1; seed <= 6; seed++)
+        {
+            var random = new Random(seed);
+            var replay = new Random(seed);
+            var dropped = graph.WithDroppedEdges(Rate, random);
+            var edgeScale = Enumerable.Range(0, 5).Select(_ => replay.NextDouble() < Rate ? 0f : (float)(1 / (1 - Rate))).ToArray();
+            draws++; droppedSomewhere += edgeScale.Count(v => v == 0); keptSomewhere += edgeScale.Count(v => v != 0);
+            var x = randn(graph.Nodes, 8, generator: generator).requires_grad_(true);
+            var reference = x.detach().clone().requires_grad_(true);
+            var upstream = randn(graph.Nodes, 8, generator: generator);
+            var y = dropped.LayerMean(x, 2);
+            var expected = DenseLayerMean(reference, 2, edgeScale);
+            Assert.That(y.detach().data<float>().ToArray(), Is.EqualTo(expected.detach().data<float>().ToArray()).Within(1e-5), $"seed {seed}");
+            (y * upstream).sum().backward();
+            (expected * upstream).sum().backward();
+            Assert.That(x.grad!.data<float>().ToArray(), Is.EqualTo(reference.grad!.data<float>().ToArray()).Within(1e-5), $"seed {seed} gradient");
+        }
+        Assert.That(droppedSomewhere, Is.GreaterThan(0), "some edge was dropped");
+        Assert.That(keptSomewhere, Is.GreaterThan(0), "some edge was kept");
+        // The graph itself is untouched: still the full Â.
+        using var full = randn(graph.Nodes, 8, generator: generator);
+        using (no_grad()) Assert.That(graph.LayerMean(full, 2).data<float>().ToArray(), Is.EqualTo(DenseLayerMean(full, 2).data<float>().ToArray()).Within(1e-5));
     }
 
     /// <summary>In the module: the materialised final tables and the gradient of the BPR difference reaching E⁽⁰⁾ equal
@@ -138,10 +186,14 @@ public class LightGcnTests
         Assert.That(model.TrainingReport.Epochs[^1].Loss, Is.LessThan(model.TrainingReport.Epochs[0].Loss), "loss decreases");
     }
 
-    [Test]
-    public void TheServedTablesAreThePropagationOfTheTrainedLayerZeroTables()
+    /// <summary>Also with edge dropout, which only training steps see: the served tables use the whole graph.</summary>
+    [TestCase(0.0)]
+    [TestCase(0.3)]
+    public void TheServedTablesAreThePropagationOfTheTrainedLayerZeroTables(double edgeDropout)
     {
-        using var model = D.Context.DeepRec().Trainers.LightGcn(Quick(3)).Fit(D.Train);
+        var options = Quick(3);
+        options.EdgeDropout = edgeDropout;
+        using var model = D.Context.DeepRec().Trainers.LightGcn(options).Fit(D.Train);
         int[] users = [1, 2, 3, 0], items = [5, 6, 7, 8, 9, 10, 11, 12];
         float[] served = model.ScoreCandidates(users, items, 2);
 
@@ -202,16 +254,46 @@ public class LightGcnTests
         Assert.That(users.GetVector(0).ToArray(), Is.EqualTo(mean).Within(1e-5), "the unknown user is the mean of the trained users");
     }
 
-    [Test]
-    public void SameSeedGivesTheSameModelAndAnotherSeedAnother()
+    /// <summary>With edge dropout too: the masks come from the fit's seed.</summary>
+    [TestCase(0.0)]
+    [TestCase(0.3)]
+    public void SameSeedGivesTheSameModelAndAnotherSeedAnother(double edgeDropout)
     {
         float[] Scores(int seed)
         {
-            using var m = D.Context.DeepRec().Trainers.LightGcn(Quick(2, seed)).Fit(D.Train);
+            var options = Quick(2, seed);
+            options.EdgeDropout = edgeDropout;
+            using var m = D.Context.DeepRec().Trainers.LightGcn(options).Fit(D.Train);
             return m.ScoreCandidates([1, 2, 3], [1, 2, 3, 4, 5, 6], 2);
         }
         Assert.That(Scores(11), Is.EqualTo(Scores(11)));
         Assert.That(Scores(11), Is.Not.EqualTo(Scores(12)));
+    }
+
+    /// <summary>Edge dropout changes training (another model from the same seed), and the dropped model still learns.</summary>
+    [Test]
+    public void EdgeDropoutChangesTrainingAndStillBeatsPopularity()
+    {
+        var options = Quick(10);
+        options.EdgeDropout = 0.2;
+        using var dropped = D.Context.DeepRec().Trainers.LightGcn(options).Fit(D.Train);
+        using var plain = D.Context.DeepRec().Trainers.LightGcn(Quick(10)).Fit(D.Train);
+        Assert.That(dropped.ScoreCandidates([1, 2, 3], [1, 2, 3, 4, 5, 6], 2), Is.Not.EqualTo(plain.ScoreCandidates([1, 2, 3], [1, 2, 3, 4, 5, 6], 2)));
+        var popularity = Evaluate(D.Context.DeepRec().Evaluation.PopularityBaseline(D.Train, "UserKey", "ItemKey"), RankingProtocol.FullRanking);
+        Assert.That(Evaluate(dropped, RankingProtocol.FullRanking).Ndcg, Is.GreaterThan(popularity.Ndcg * 1.2));
+    }
+
+    /// <summary>K = 0 is the LightGCN paper's MF baseline (BPR, no biases): the served tables are E⁽⁰⁾ itself.</summary>
+    [Test]
+    public void ZeroLayersServeTheLayerZeroTables()
+    {
+        var options = Quick(3);
+        options.NumberOfLayers = 0;
+        using var model = D.Context.DeepRec().Trainers.LightGcn(options).Fit(D.Train);
+        var tables = model.Model.GetEmbeddingTables().ToDictionary(t => t.Name);
+        foreach (var (ego, final) in new[] { ("user_embedding", "user_final"), ("item_embedding", "item_final") })
+            for (uint k = 1; k <= 5; k++)
+                Assert.That(tables[final].GetVector(k).ToArray(), Is.EqualTo(tables[ego].GetVector(k).ToArray()).Within(1e-6), $"{final} row {k}");
     }
 
     [Test]
@@ -286,7 +368,10 @@ public class LightGcnTests
 
     private static IEnumerable<TestCaseData> BadOptions()
     {
-        yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.NumberOfLayers = 0), "NumberOfLayers").SetName("NumberOfLayers 0");
+        yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.NumberOfLayers = -1), "NumberOfLayers").SetName("NumberOfLayers -1");
+        yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.EdgeDropout = 1), "EdgeDropout").SetName("EdgeDropout 1");
+        yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.EdgeDropout = -0.1), "EdgeDropout").SetName("EdgeDropout negative");
+        yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.EdgeDropout = double.NaN), "EdgeDropout").SetName("EdgeDropout NaN");
         yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.NumberOfLayers = 65), "NumberOfLayers").SetName("NumberOfLayers 65");
         yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => o.Loss = CollaborativeLoss.BinaryCrossEntropy), "Loss").SetName("Loss BCE");
         yield return new TestCaseData((Action<LightGcnTrainer.Options>)(o => { o.Loss = CollaborativeLoss.SquaredError; o.LabelColumnName = "Label"; }), "Loss").SetName("Loss SquaredError");
