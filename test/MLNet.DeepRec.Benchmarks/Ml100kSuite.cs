@@ -114,7 +114,6 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
 
         // LightGCN beside MF trained with BPR, both 64 factors, one negative per positive, the same epoch budget and early
         // stopping; the settings come from a search on the validation split (docs/models/collaborative.md#lightgcn).
-        var at20 = new TopKEvaluationOptions { K = 20, Protocol = RankingProtocol.FullRanking, Seed = seed, UserIdColumnName = "UserKey", ItemIdColumnName = "ItemKey" };
         // The comparison's split: random per user, 70/10/20 (the LightGCN paper's kind of split: several test items per user,
         // so Recall@20 is a recall and moves far less between seeds than under leave-one-out), validated like the paper on
         // full-ranking NDCG@20. --ml100k-graph-split loo runs it on the suite's leave-one-out split with the sampled
@@ -131,68 +130,27 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         // One seed's difference between the two models is within the spread between seeds (docs/models/collaborative.md): the
         // comparison trains both with each of these seeds (--ml100k-graph-seeds 2026,1,…) and reports the means.
         int[] graphSeeds = (context.Arg("--ml100k-graph-seeds") ?? (quick ? "2026" : "2026,1,2,3")).Split(',').Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        int modelSeed = seed;
-        T Graph<T>(T o, string row) where T : CollaborativeTrainerOptions
+        // Chosen on each split's validation data (docs/models/collaborative.md#lightgcn): the random split wants more
+        // regularisation for MF (λ 0.01) and for LightGCN (λ 1e-3) than leave-one-out (0.003 and 1e-4).
+        var graphModels = new GraphComparison.Model[]
         {
-            o.UserIdColumnName = "UserKey"; o.ItemIdColumnName = "ItemKey"; o.Seed = modelSeed; o.Loss = CollaborativeLoss.Bpr; o.NegativesPerPositive = 1;
-            o.NumberOfEpochs = Math.Max(1, GraphEpochs / epochScale); o.EarlyStoppingPatience = 10;
-            if (randomGraphSplit) (o.ValidationProtocol, o.ValidationK) = (RankingProtocol.FullRanking, 20);
-            overrides.Apply(row, o);
-            return o;
-        }
-        static string Settings(CollaborativeTrainerOptions o, string extra) => string.Create(CultureInfo.InvariantCulture,
-            $"{extra}, batch {o.BatchSize}, Adam lr {o.LearningRate}, λ {o.EmbeddingRegularization}, {o.NegativesPerPositive} {(o.NegativesPerPositive == 1 ? "negative" : "negatives")} per positive");
-        var graphConfigs = new (string Name, Func<(CollaborativeFilteringTransformer Model, string Settings)> Fit)[]
-        {
-            ("MF-BPR", () =>
-            {
-                // Chosen on each split's validation data (docs/models/collaborative.md#lightgcn): the random split wants
-                // more regularisation for MF (λ 0.01) and for LightGCN (λ 1e-3) than leave-one-out (0.003 and 1e-4).
-                var o = Graph(randomGraphSplit
+            new("MF-BPR", () => randomGraphSplit
                     ? new BiasedMatrixFactorizationTrainer.Options { Factors = 64, BatchSize = 256, LearningRate = 0.002, EmbeddingRegularization = 0.01 }
-                    : new BiasedMatrixFactorizationTrainer.Options { Factors = 64, BatchSize = 256, LearningRate = 0.001, EmbeddingRegularization = 0.003 }, "MF-BPR");
-                return (ml.DeepRec().Trainers.MatrixFactorization(o).Fit(gTrain, gValid), Settings(o, $"{o.Factors} factors"));
-            }),
-            ("MF-BPR (no biases)", () =>
-            {
-                // LightGCN with K = 0: the LightGCN paper's MF baseline (dot product, no biases), which isolates what the
-                // graph adds. Random split: chosen on validation (lr 0.002 and 0.001 tie at λ 0.01); leave-one-out: MF-BPR's settings.
-                var o = Graph(randomGraphSplit
+                    : new BiasedMatrixFactorizationTrainer.Options { Factors = 64, BatchSize = 256, LearningRate = 0.001, EmbeddingRegularization = 0.003 },
+                o => GraphComparison.Settings(o, $"{((BiasedMatrixFactorizationTrainer.Options)o).Factors} factors")),
+            // LightGCN with K = 0: the LightGCN paper's MF baseline (dot product, no biases), which isolates what the graph
+            // adds. Random split: chosen on validation (lr 0.002 and 0.001 tie at λ 0.01); leave-one-out: MF-BPR's settings.
+            new("MF-BPR (no biases)", () => randomGraphSplit
                     ? new LightGcnTrainer.Options { NumberOfLayers = 0, BatchSize = 256, LearningRate = 0.002, EmbeddingRegularization = 0.01 }
-                    : new LightGcnTrainer.Options { NumberOfLayers = 0, BatchSize = 256, LearningRate = 0.001, EmbeddingRegularization = 0.003 }, "MF-BPR (no biases)");
-                return (ml.DeepRec().Trainers.LightGcn(o).Fit(gTrain, gValid), Settings(o, $"{o.Factors} factors, LightGCN with 0 layers"));
-            }),
-            ("LightGCN", () =>
-            {
-                var o = Graph(new LightGcnTrainer.Options { LearningRate = 0.01, EmbeddingRegularization = randomGraphSplit ? 1e-3 : 1e-4 }, "LightGCN");
-                return (ml.DeepRec().Trainers.LightGcn(o).Fit(gTrain, gValid), Settings(o, $"{o.Factors} factors, {o.NumberOfLayers} layers"));
-            }),
+                    : new LightGcnTrainer.Options { NumberOfLayers = 0, BatchSize = 256, LearningRate = 0.001, EmbeddingRegularization = 0.003 },
+                o => GraphComparison.Settings(o, $"{((LightGcnTrainer.Options)o).Factors} factors, LightGCN with 0 layers")),
+            new("LightGCN", () => new LightGcnTrainer.Options { LearningRate = 0.01, EmbeddingRegularization = randomGraphSplit ? 1e-3 : 1e-4 },
+                o => GraphComparison.Settings(o, $"{((LightGcnTrainer.Options)o).Factors} factors, {((LightGcnTrainer.Options)o).NumberOfLayers} layers")),
         };
-        var graphRows = new List<GraphRow>();
-        foreach (int graphSeed in graphSeeds)
-        foreach (var (name, fit) in graphConfigs.Where(c => Runs(c.Name)))
-        {
-            modelSeed = graphSeed;
-            context.Progress.Step(graphSeeds.Length == 1 ? name : $"{name} (seed {graphSeed})");
-            var watch = Stopwatch.StartNew();
-            var (model, settings) = fit();
-            using (model)
-            {
-                double seconds = watch.Elapsed.TotalSeconds;
-                var sampled = ml.DeepRec().Evaluation.EvaluateTopK(model, gTest, gTrain, evalOptions);
-                var full = ml.DeepRec().Evaluation.EvaluateTopK(model, gTest, gTrain, at20);
-                var validation = ml.DeepRec().Evaluation.EvaluateTopK(model, gValid, gTrain, at20);
-                var epochs = model.TrainingReport.Epochs;
-                double secondsPerEpoch = (epochs.Count > 1 ? epochs.Skip(1) : epochs).Average(e => e.TrainSeconds);
-                graphRows.Add(new GraphRow(name, graphSeed, $"{settings}; best epoch {model.TrainingReport.BestEpoch} of {epochs.Count}", full, sampled, validation, secondsPerEpoch, seconds));
-                Console.WriteLine($"{name} (seed {graphSeed}; {settings}): test {full} | {sampled} | validation Recall@20 {validation.Recall:F4} | {secondsPerEpoch:F2} s/epoch, {seconds:F1} s total, best epoch {model.TrainingReport.BestEpoch} of {epochs.Count}");
-            }
-        }
+        var graphRows = GraphComparison.Run(context, ml, gTrain, gValid, gTest, graphModels, graphSeeds, Runs, overrides,
+            randomGraphSplit ? new GraphComparison.Validation(RankingProtocol.FullRanking, 20) : null, Math.Max(1, GraphComparison.Epochs / epochScale), seed);
         return Build(data, quick, rows, throughput, curves, graphRows, graphSplitText);
     }
-
-    /// <summary>Epoch budget of the LightGCN / MF-BPR comparison (each stops early after 10 epochs without improvement).</summary>
-    private const int GraphEpochs = 400;
 
     private static SuiteResult Build(string data, bool quick, List<ResultRow> rows, List<ThroughputRow> throughput, List<TrainingCurve> curves, List<GraphRow> graphRows, string graphSplit)
     {
@@ -220,7 +178,9 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
         foreach (var t in throughput)
             sb.AppendLine(string.Create(inv, $"| {t.Model} | {t.BatchSize} | {t.OursSamplesPerSecond:N0} | {t.MinimalFusedSamplesPerSecond:N0} | {t.MinimalSamplesPerSecond:N0} | {t.OursSamplesPerSecond / t.MinimalFusedSamplesPerSecond:F2} | {t.OursSamplesPerSecond / t.MinimalSamplesPerSecond:F2} |"));
         sb.AppendLine();
-        if (graphRows.Count > 0) AppendGraphComparison(sb, quick, graphRows, graphSplit);
+        if (graphRows.Count > 0)
+            GraphComparison.Append(sb, "LightGCN beside MF trained with BPR (full ranking)",
+                $"The LightGCN paper's metrics: Recall@20 and NDCG@20 over all items (the user's training items excluded). {graphSplit} All models: 64 factors, BPR with one fresh negative per positive, up to {(quick ? GraphComparison.Epochs / 4 : GraphComparison.Epochs)} epochs, best epoch kept; other settings chosen on the validation split (search in [models/collaborative.md](models/collaborative.md#lightgcn)).", graphRows);
         sb.AppendLine("Throughput on this virtual machine moves between levels up to about 1.5× apart from one fit to the next, with the machine otherwise idle (measured: consecutive fits of the same NeuMF in one process ran at 310k–670k samples/s, with or without validation), so a single ratio can be off by that much; read the rows together, and the two NeuMF batch-256 rows are two such fits.");
 
         var quality = rows.Where(r => r.SecondsPerEpoch != null).Select(r => new QualityPoint(r.Model, r.TotalSeconds, r.Sampled.Ndcg)).ToList();
@@ -232,62 +192,11 @@ internal sealed class Ml100kSuite : IBenchmarkSuite
             string published = r.Model.StartsWith("NeuMF", StringComparison.Ordinal) ? "none for ML-100K (ML-1M: 0.730 / 0.447)" : "–";
             summary.Add(new SummaryRow("ML-100K, leave-one-out", r.Model, "HR@10 / NDCG@10, sampled 99 neg.", string.Create(inv, $"{r.Sampled.HitRate:F4} / {r.Sampled.Ndcg:F4}"), published, speed));
         }
-        foreach (var g in graphRows.Where(g => g.Seed == graphRows[0].Seed))
-            summary.Add(new SummaryRow(graphSplit.Contains("random per user", StringComparison.Ordinal) ? "ML-100K, random 70/10/20 per user" : "ML-100K, leave-one-out", g.Model, "Recall@20 / NDCG@20, full ranking", string.Create(inv, $"{g.Full20.Recall:F4} / {g.Full20.Ndcg:F4}"),
-                "–", string.Create(inv, $"{g.SecondsPerEpoch:F2} s/epoch; trained in {g.TotalSeconds:F0} s")));
+        if (graphRows.Count > 0)
+            summary.AddRange(GraphComparison.Summary(graphRows, graphSplit.Contains("random per user", StringComparison.Ordinal) ? "ML-100K, random 70/10/20 per user" : "ML-100K, leave-one-out"));
         return new SuiteResult("ML-100K: NCF family, MF and LightGCN", sb.ToString(), curves, quality, "NDCG@10 (sampled, 99 neg.)", summary);
-    }
-
-    private static void AppendGraphComparison(StringBuilder sb, bool quick, List<GraphRow> graphRows, string split)
-    {
-        var inv = CultureInfo.InvariantCulture;
-        int firstSeed = graphRows[0].Seed;
-        var seeds = graphRows.Select(g => g.Seed).Distinct().ToList();
-        sb.AppendLine("### LightGCN beside MF trained with BPR (full ranking)");
-        sb.AppendLine();
-        sb.AppendLine($"The LightGCN paper's metrics: Recall@20 and NDCG@20 over all items (the user's training items excluded). {split} Both models: 64 factors, BPR with one fresh negative per positive, up to {(quick ? GraphEpochs / 4 : GraphEpochs)} epochs, best epoch kept; other settings chosen on the validation split (search in [models/collaborative.md](models/collaborative.md#lightgcn)). The table shows seed {firstSeed}; {(seeds.Count > 1 ? $"the means below cover seeds {string.Join(", ", seeds)} (initialisation, negatives and shuffling; the split stays)." : "one seed only.")}");
-        sb.AppendLine();
-        sb.AppendLine("| Model | Settings | Recall@20 full | NDCG@20 full | HR@10 sampled (99 neg.) | NDCG@10 sampled | s/epoch | train s | validation Recall@20 full |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
-        foreach (var g in graphRows.Where(g => g.Seed == firstSeed))
-            sb.AppendLine(string.Create(inv, $"| {g.Model} | {g.Settings} | {g.Full20.Recall:F4} | {g.Full20.Ndcg:F4} | {g.Sampled10.HitRate:F4} | {g.Sampled10.Ndcg:F4} | {g.SecondsPerEpoch:F2} | {g.TotalSeconds:F1} | {g.Validation20.Recall:F4} |"));
-        sb.AppendLine();
-        static (double Mean, double Sd) Stats(IEnumerable<double> values)
-        {
-            var v = values.ToList();
-            double mean = v.Average();
-            return (mean, v.Count > 1 ? Math.Sqrt(v.Sum(x => (x - mean) * (x - mean)) / (v.Count - 1)) : 0);
-        }
-        if (seeds.Count > 1)
-        {
-            sb.AppendLine("| Model | Seeds | Recall@20 full, mean (sd) | NDCG@20 full, mean (sd) | Recall@20 per seed |");
-            sb.AppendLine("|---|---|---|---|---|");
-            foreach (var model in graphRows.Select(g => g.Model).Distinct())
-            {
-                var mine = graphRows.Where(g => g.Model == model).ToList();
-                var (r, rs) = Stats(mine.Select(g => g.Full20.Recall));
-                var (n, ns) = Stats(mine.Select(g => g.Full20.Ndcg));
-                sb.AppendLine(string.Create(inv, $"| {model} | {mine.Count} | {r:F4} ({rs:F4}) | {n:F4} ({ns:F4}) | {string.Join(", ", mine.Select(g => g.Full20.Recall.ToString("F4", inv)))} |"));
-            }
-            sb.AppendLine();
-        }
-        var gcn = graphRows.Where(g => g.Model == "LightGCN").ToList();
-        foreach (var (baseline, why) in new[] { ("MF-BPR", " (target: Recall@20 at least +5%)"), ("MF-BPR (no biases)", " (the LightGCN paper's MF, i.e. LightGCN with K = 0: what the graph adds)") })
-        {
-            var mf = graphRows.Where(g => g.Model == baseline).ToList();
-            if (mf.Count == 0 || gcn.Count == 0) continue;
-            double Lead(Func<GraphRow, double> metric) => 100 * (gcn.Average(metric) / mf.Average(metric) - 1);
-            var mf1 = mf.First(g => g.Seed == firstSeed);
-            var gcn1 = gcn.First(g => g.Seed == firstSeed);
-            sb.AppendLine(string.Create(inv, $"LightGCN against {baseline}{(seeds.Count > 1 ? $", mean over {seeds.Count} seeds" : "")}: Recall@20 {Lead(g => g.Full20.Recall):+0.0;-0.0}% relative, NDCG@20 {Lead(g => g.Full20.Ndcg):+0.0;-0.0}%{why}{(seeds.Count > 1 ? string.Create(inv, $"; seed {firstSeed} alone: {100 * (gcn1.Full20.Recall / mf1.Full20.Recall - 1):+0.0;-0.0}% and {100 * (gcn1.Full20.Ndcg / mf1.Full20.Ndcg - 1):+0.0;-0.0}%") : "")}. {mf1.Full20.CaseCount:N0} test cases."));
-            sb.AppendLine();
-        }
-        if (gcn.Count > 0) sb.AppendLine("Every LightGCN step propagates the whole graph (on the CPU a compressed-row product in C#, forward and backward), hence its cost per epoch.");
-        sb.AppendLine();
     }
 }
 
-
-internal sealed record GraphRow(string Model, int Seed, string Settings, TopKMetrics Full20, TopKMetrics Sampled10, TopKMetrics Validation20, double SecondsPerEpoch, double TotalSeconds);
 internal sealed record ResultRow(string Model, string Settings, TopKMetrics Sampled, TopKMetrics Full, double? SecondsPerEpoch, double? SamplesPerSecond, double TotalSeconds);
 internal sealed record ThroughputRow(string Model, int BatchSize, double OursSamplesPerSecond, double MinimalSamplesPerSecond, double MinimalFusedSamplesPerSecond);

@@ -18,7 +18,7 @@ if (args.Contains("--help") || args.Contains("-h"))
     Console.WriteLine("""
         MLNet.DeepRec benchmarks: regenerates docs/benchmarks.md (tables and PNG plots).
           --quick           few epochs per model: a smoke run of the whole report (minutes, not the reference figures)
-          --suite a,b       only these suites (ml-100k, ml-100k-ratings, serving, frappe, sasrec, scale); their sections are replaced in the report
+          --suite a,b       only these suites (ml-100k, ml-100k-ratings, serving, frappe, sasrec, games-graph, scale); their sections are replaced in the report
                             scale: MF/NeuMF cost against size on synthetic data (1M-20M interactions, 10K-1M items,
                             top-10 over 1M items), each run in its own child process for its peak memory; needs no
                             dataset; tens of minutes (--quick: 1/10 sizes, a few minutes)
@@ -30,6 +30,9 @@ if (args.Contains("--help") || args.Contains("-h"))
           --ml100k-set "Row:Prop=Value;…|Row2:…"   override trainer options of the LightGCN / MF-BPR rows (tuning)
           --ml100k-graph-split random|loo   split of the LightGCN / MF-BPR comparison (default random 70/10/20 per user)
           --ml100k-graph-seeds a,b   seeds of that comparison, means reported (default 2026,1,2,3; --quick 2026)
+          --games-graph-models A,B   games-graph rows to run (MF-BPR, MF-BPR (no biases), LightGCN); default all
+          --games-graph-set "Row:Prop=Value;…|Row2:…"   override trainer options of games-graph rows (tuning)
+          --games-graph-seeds a,b   seeds of the games-graph comparison, means reported (default 2026)
           --frappe-models A,B   frappe rows to run (FM (NFM-0), NFM, AFM, DeepFM, DCN-V2, Wide&Deep, the -256 rows, FFM); default all
           --frappe-set "Row:Prop=Value;Prop=Value|Row2:…"   override trainer options of frappe rows (tuning)
           --frappe-tasks regression|binary   frappe tasks to run (default both)
@@ -51,7 +54,7 @@ if (args.Contains("--help") || args.Contains("-h"))
 }
 // A child process of the scale suite: one measurement, reported on one JSON line (see ScaleSuite.RunChild).
 if (ArgValue("--scale-run") is string scaleRun) return ScaleSuite.RunChild(scaleRun, ArgValue("--threads"));
-var suites = new IBenchmarkSuite[] { new Ml100kSuite(), new RatingsSuite(), new ServingSuite(), new FrappeSuite(), new SasRecSuite(), new ScaleSuite() };
+var suites = new IBenchmarkSuite[] { new Ml100kSuite(), new RatingsSuite(), new ServingSuite(), new FrappeSuite(), new SasRecSuite(), new GamesGraphSuite(), new ScaleSuite() };
 var wanted = ArgValue("--suite")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 if (wanted != null && wanted.Except(suites.Select(s => s.Name)).FirstOrDefault() is string unknown)
 {

@@ -88,6 +88,35 @@ public sealed class BenchmarkProgramTests
     }
 
     /// <summary>A u.data-style file (user, item, rating, timestamp; tab-separated) from the planted-structure generator.</summary>
+    /// <summary>The games-graph suite on the same synthetic interactions written as a <c>user item</c> sequence file: the
+    /// comparison's three rows, both lead lines against the two MF rows, and its summary rows.</summary>
+    [Test]
+    public void QuickGamesGraphRun_OnSyntheticSequences_WritesTheComparison()
+    {
+        var data = SyntheticInteractionGenerator.Generate(new SyntheticInteractionOptions { UserCount = 200, ItemCount = 500, InteractionsPerUser = 20, Seed = 7 });
+        string sequences = Path.Combine(_dir, "sequences.txt");
+        using (var writer = new StreamWriter(sequences))
+            for (int n = 0; n < data.UserIndices.Length; n++)
+                writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{data.UserIndices[n] + 1} {data.ItemIndices[n] + 1}"));
+        string report = Path.Combine(_dir, "report", "benchmarks.md");
+
+        var (exitCode, stdout, stderr) = Run("--quick", "--suite", "games-graph", "--games", sequences, "--threads", "1", "--output", report);
+
+        Assert.That(exitCode, Is.EqualTo(0), $"benchmark program failed.\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        string text = File.ReadAllText(report);
+        Assert.Multiple(() =>
+        {
+            Assert.That(text, Does.Contain("<!-- begin games-graph").And.Contain("<!-- end games-graph -->"));
+            Assert.That(text, Does.Contain("### LightGCN beside MF trained with BPR on sparse data"));
+            foreach (string model in new[] { "| MF-BPR |", "| MF-BPR (no biases) |", "| LightGCN |" })
+                Assert.That(text, Does.Contain(model), $"the comparison lacks {model}");
+            Assert.That(text, Does.Match(@"LightGCN against MF-BPR: Recall@20 [+-]\d+\.\d% relative"));
+            Assert.That(text, Does.Match(@"LightGCN against MF-BPR \(no biases\): Recall@20 [+-]\d+\.\d% relative"));
+            Assert.That(text, Does.Contain("| Amazon Games, random 70/10/20 per user | LightGCN |"), "summary row");
+            Assert.That(text, Does.Contain("Popularity (training frequency): Recall@20 0."));
+        });
+    }
+
     private static void WriteSyntheticRatings(string path)
     {
         var data = SyntheticInteractionGenerator.Generate(new SyntheticInteractionOptions { UserCount = 200, ItemCount = 500, InteractionsPerUser = 20, Seed = 7 });
