@@ -30,7 +30,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --ml100k-set "Row:Prop=Value;…|Row2:…"   override trainer options of the LightGCN / MF-BPR rows (tuning)
           --ml100k-graph-split random|loo   split of the LightGCN / MF-BPR comparison (default random 70/10/20 per user)
           --ml100k-graph-seeds a,b   seeds of that comparison, means reported (default 2026,1,2,3; --quick 2026)
-          --games-graph-models A,B   games-graph rows to run (MF-BPR, MF-BPR (no biases), LightGCN); default all
+          --games-graph-models A,B   games-graph rows to run (MF-BPR, LightGCN); default all
           --games-graph-set "Row:Prop=Value;…|Row2:…"   override trainer options of games-graph rows (tuning)
           --games-graph-seeds a,b   seeds of the games-graph comparison, means reported (default 2026)
           --frappe-models A,B   frappe rows to run (FM (NFM-0), NFM, AFM, DeepFM, DCN-V2, Wide&Deep, the -256 rows, FFM); default all

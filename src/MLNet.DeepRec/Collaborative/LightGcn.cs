@@ -53,7 +53,7 @@ namespace MLNet.DeepRec.Models
         private (Tensor Users, Tensor Items) Propagate()
         {
             var graph = _graph ?? throw new InvalidOperationException("LightGCN propagates only while Fit trains: no interaction graph is attached.");
-            if (training) graph = graph.WithDroppedEdges(_edgeDropout, _edgeRandom);
+            if (training && Layers > 0) graph = graph.WithDroppedEdges(_edgeDropout, _edgeRandom);
             var final = graph.LayerMean(cat(new[] { user_embedding.AllRows(), item_embedding.AllRows() }), Layers);
             return (final.narrow(0, 0, UserCount + 1), final.narrow(0, UserCount + 1, ItemCount + 1));
         }
@@ -129,12 +129,14 @@ namespace MLNet.DeepRec.Trainers
             public Options() : base(Defaults.Factors) => (Loss, EmbeddingRegularization, NegativesPerPositive, BatchSize, NumberOfEpochs) =
                 (CollaborativeLoss.Bpr, Defaults.EmbeddingRegularization, Defaults.NegativesPerPositive, Defaults.BatchSize, Defaults.NumberOfEpochs);
 
-            /// <summary>Propagation layers K, 1..<see cref="DeepRecTrainerOptionsBase.MaxLayers"/>; the final embedding is the mean of layers 0..K. Default 3.</summary>
+            /// <summary>Propagation layers K, 0..<see cref="DeepRecTrainerOptionsBase.MaxLayers"/>; the final embedding is the mean of layers 0..K.
+            /// K = 0 is the LightGCN paper's MF baseline (BPR on a dot product, no biases). Default 3.</summary>
             public int NumberOfLayers = Defaults.NumberOfLayers;
 
             /// <summary>Edge dropout, in [0, 1): at each training step every edge of the interaction graph (both directions) is
-            /// dropped with this probability and the kept ones are scaled by 1/(1 − rate), as in the authors' code; the served
-            /// embeddings always use the whole graph. Default 0 (off).</summary>
+            /// dropped with this probability and the kept ones are scaled by 1/(1 − rate), the option of the authors' code (which
+            /// drops the two directions independently); the served embeddings always use the whole graph; with NumberOfLayers = 0 there is no graph and it has no effect.
+            /// Default 0 (off).</summary>
             public double EdgeDropout = Defaults.EdgeDropout;
 
             internal override void Validate()

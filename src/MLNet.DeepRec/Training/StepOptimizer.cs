@@ -212,8 +212,8 @@ internal static class AdamStateLayout
             first.Add(m.reshape(-1)); second.Add(v.reshape(-1));
         }
         var state = new OptimizerState(adam.StepCount, cat(first).detach().cpu().clone(), cat(second).detach().cpu().clone());
-        state.FirstMoment.MoveToOuterDisposeScope();
-        state.SecondMoment.MoveToOuterDisposeScope();
+        state.FirstMoment.DetachFromDisposeScope(); // owned by the state (and the checkpoint that holds it), not by a scope
+        state.SecondMoment.DetachFromDisposeScope();
         return state;
     }
 

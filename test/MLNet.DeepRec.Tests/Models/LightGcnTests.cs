@@ -31,9 +31,9 @@ public class LightGcnTests
     private const int TinyUserCount = 4, TinyItemCount = 5;
 
     /// <summary>The dense reference: Â = D^-½AD^-½ as a dense matrix over nodes 0..U (users), U+1.. (items), and the
-    /// mean of Âᵏ X for k = 0..K, computed with dense autograd operations.</summary>
-    /// <paramref name="edgeScale"/>, when given, multiplies each distinct edge (in (user, item) order) after normalising by
-    /// the whole graph's degrees: what edge dropout does.</summary>
+    /// mean of Âᵏ X for k = 0..K, computed with dense autograd operations. <paramref name="edgeScale"/>, when given,
+    /// multiplies each distinct edge (in (user, item) order) after normalising by the whole graph's degrees: what edge
+    /// dropout does.</summary>
     private static Tensor DenseLayerMean(Tensor x, int layers, float[]? edgeScale = null)
     {
         long n = TinyUserCount + 1 + TinyItemCount + 1;
@@ -93,14 +93,14 @@ public class LightGcnTests
         Assert.That(graph.Pairs, Is.EqualTo(5), "repeated interactions count once");
         Assert.That(graph.WithDroppedEdges(0, new Random(1)), Is.SameAs(graph), "rate 0 is the graph itself");
         var generator = new Generator(4);
-        int draws = 0, droppedSomewhere = 0, keptSomewhere = 0;
+        int droppedSomewhere = 0, keptSomewhere = 0;
         for (int seed = 1; seed <= 6; seed++)
         {
             var random = new Random(seed);
             var replay = new Random(seed);
             var dropped = graph.WithDroppedEdges(Rate, random);
             var edgeScale = Enumerable.Range(0, 5).Select(_ => replay.NextDouble() < Rate ? 0f : (float)(1 / (1 - Rate))).ToArray();
-            draws++; droppedSomewhere += edgeScale.Count(v => v == 0); keptSomewhere += edgeScale.Count(v => v != 0);
+            droppedSomewhere += edgeScale.Count(v => v == 0); keptSomewhere += edgeScale.Count(v => v != 0);
             var x = randn(graph.Nodes, 8, generator: generator).requires_grad_(true);
             var reference = x.detach().clone().requires_grad_(true);
             var upstream = randn(graph.Nodes, 8, generator: generator);
