@@ -32,10 +32,11 @@ namespace MLNet.DeepRec.Models
             RegisterComponents();
             using (no_grad())
             {
-                // Glorot-normal embeddings and GRU matrices, zero biases (RecBole's GRU4Rec initialisation).
+                // Glorot embeddings and GRU matrices, zero biases (RecBole's GRU4Rec initialisation, Glorot-normal there; uniform
+                // here: TorchSharp 0.107's xavier_normal_ calls the uniform initialiser, which every recorded result used).
                 foreach (var (name, p) in named_parameters())
                 {
-                    if (p.dim() == 2) nn.init.xavier_normal_(p);
+                    if (p.dim() == 2) nn.init.xavier_uniform_(p);
                     else p.zero_();
                 }
             }

@@ -45,10 +45,12 @@ namespace MLNet.DeepRec.Models
             RegisterComponents();
             using (no_grad())
             {
-                // Glorot-normal matrices, as in the widely used PyTorch port of the paper's code; biases zero.
+                // Glorot matrices and zero biases, as in the widely used PyTorch port of the paper's code, except that the port's
+                // are Glorot-normal and ours Glorot-uniform: TorchSharp 0.107's xavier_normal_ calls the uniform initialiser,
+                // which is what every recorded result of this model used, so the code says so.
                 foreach (var (name, p) in named_parameters())
                 {
-                    if (p.dim() == 2) nn.init.xavier_normal_(p);
+                    if (p.dim() == 2) nn.init.xavier_uniform_(p);
                     else if (name.EndsWith("bias", StringComparison.Ordinal)) p.zero_();
                 }
             }
