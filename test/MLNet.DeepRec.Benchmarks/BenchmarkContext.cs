@@ -62,6 +62,16 @@ internal sealed class BenchmarkContext
         }
     };
 
+    /// <summary>Amazon Games (<c>Video.txt</c>, the sasrec and games-graph suites' file): --games, else under
+    /// <see cref="SharedDatasets"/>; null, after saying so, when it is missing (the suite is skipped).</summary>
+    public string? AmazonGamesFile()
+    {
+        string data = Arg("--games") ?? Path.Combine(SharedDatasets, "sasrec", "Video.txt");
+        if (File.Exists(data)) return data;
+        Console.Error.WriteLine($"Amazon Games (Video.txt) not found at {Path.GetFullPath(data)}; pass --games path/to/Video.txt. Skipping.");
+        return null;
+    }
+
     /// <summary>The value after <paramref name="name"/>, or null.</summary>
     public string? Arg(string name)
     {

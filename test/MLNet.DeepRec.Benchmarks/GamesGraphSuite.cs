@@ -21,12 +21,7 @@ internal sealed class GamesGraphSuite : IBenchmarkSuite
 
     public SuiteResult? Run(BenchmarkContext context)
     {
-        string data = context.Arg("--games") ?? Path.Combine(context.SharedDatasets, "sasrec", "Video.txt");
-        if (!File.Exists(data))
-        {
-            Console.Error.WriteLine($"Amazon Games (Video.txt) not found at {Path.GetFullPath(data)}; pass --games path/to/Video.txt. Skipping.");
-            return null;
-        }
+        if (context.AmazonGamesFile() is not string data) return null;
         bool quick = context.Quick;
         const int seed = 2026;
         var ml = new MLContext(seed);

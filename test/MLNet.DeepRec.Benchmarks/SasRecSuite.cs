@@ -24,12 +24,7 @@ internal sealed class SasRecSuite : IBenchmarkSuite
 
     public SuiteResult? Run(BenchmarkContext context)
     {
-        string data = context.Arg("--games") ?? Path.Combine(context.SharedDatasets, "sasrec", "Video.txt");
-        if (!File.Exists(data))
-        {
-            Console.Error.WriteLine($"Amazon Games (Video.txt) not found at {Path.GetFullPath(data)}; pass --games path/to/Video.txt. Skipping.");
-            return null;
-        }
+        if (context.AmazonGamesFile() is not string data) return null;
         bool quick = context.Quick;
         if (SasRecRows.FromArgs(context) is not SasRecRows selection) return null;
         var suiteCpu = new OtherProcessesCpu(childrenAreOwn: true); // the peer runs as our child process
